@@ -1,0 +1,39 @@
+# Two commands do everything from a fresh clone: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lint bench demo clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+# Builds the demo warehouse when none is configured and none exists, then serves on $PORT (8050).
+run: setup
+	@if [ -z "$$DASHBOARD_WAREHOUSE_URL" ] && [ ! -f data/warehouse.duckdb ]; then \
+		$(BIN)/dashboard demo --claims $${DEMO_CLAIMS:-200000} --seed 1; \
+	fi
+	@if [ -f data/demo-accounts.txt ]; then echo "demo accounts:"; sed 's/^/  /' data/demo-accounts.txt; fi
+	$(BIN)/dashboard serve --port $${PORT:-8050}
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+demo: setup
+	$(BIN)/dashboard demo --claims $${DEMO_CLAIMS:-200000} --seed $${SEED:-1}
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,158 @@
+"""The application factory: ``create_app(test_config)`` wires settings, the app DB, auth, the HTTP
+gate and the Dash pages (from the top-level ``pages/`` folder) onto one Flask server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+import sqlalchemy as sa
+from dash import dcc, html
+from flask import Flask
+from sqlalchemy.engine import Engine
+
+from dashboard import web
+from dashboard.auth import service as auth_service
+from dashboard.auth import views as auth_views
+from dashboard.config import PROJECT_ROOT, Settings, load_settings
+from dashboard.ui import registry
+from dashboard.warehouse.engine import reader_engine
+
+PAGES_DIR = PROJECT_ROOT / "pages"
+
+
+def import_pages(folder: Path) -> None:
+    """Import every page module once per process; each declares itself through dashboard.ui.registry."""
+    for path in sorted(folder.glob("*.py")):
+        name = f"pages.{path.stem}"
+        if path.stem.startswith("_") or name in sys.modules:
+            continue
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+
+
+@dataclass
+class Services:
+    """What request handlers need, kept on ``app.extensions['dashboard']``."""
+
+    settings: Settings
+    app_db: Engine
+    dash_app: Any = None
+    _warehouse: Engine | None = field(default=None, repr=False)
+
+    @property
+    def csp(self) -> str:
+        """Content-Security-Policy: scripts only from us plus the hashes of Dash's inline scripts
+        (known once Dash has set itself up on the first request); plotly needs 'unsafe-eval'."""
+        hashes = " ".join(self.dash_app.csp_hashes()) if self.dash_app is not None else ""
+        return (
+            "default-src 'self'; "
+            f"script-src 'self' {hashes} 'unsafe-eval'; "
+            "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
+            "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'; object-src 'none'"
+        )
+
+    def warehouse(self) -> Engine:
+        if self._warehouse is None:
+            self._warehouse = reader_engine(self.settings.warehouse_url)
+        return self._warehouse
+
+
+def _app_db_engine(url: str) -> Engine:
+    if sa.make_url(url).get_backend_name() == "sqlite":
+        database = sa.make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _data_as_of_badge():
+    """'Data as of …' per load source, so nobody mistakes stale numbers for today's."""
+    from flask import current_app
+
+    from dashboard.errors import DashboardError
+    from dashboard.reports import data_as_of_by_source
+
+    try:
+        with current_app.extensions["dashboard"].warehouse().connect() as conn:
+            freshness = data_as_of_by_source(conn)
+    except (DashboardError, sa.exc.SQLAlchemyError):
+        return html.Span("No warehouse loaded", className="badge bg-warning text-dark me-3", id="data-as-of")
+    if not freshness:
+        return html.Span("No data loaded", className="badge bg-warning text-dark me-3", id="data-as-of")
+    text = " · ".join(f"{source} {day:%Y-%m-%d}" for source, day in freshness.items())
+    return html.Span(f"Data as of: {text}", className="navbar-text small me-3", id="data-as-of")
+
+
+def _shell() -> html.Div:
+    """The frame around every page: navbar (by role) and the page container."""
+    from dashboard import access
+
+    try:
+        scope = access.current_scope()
+    except Exception:  # the gate already sent anonymous users to /login
+        scope = None
+    links = []
+    if scope is not None:
+        links = [dbc.NavItem(dbc.NavLink(p.title, href=p.path, active="exact")) for p in registry.nav_pages(scope)]
+    right = []
+    if scope is not None:
+        who = f"{scope.email} · {scope.role.replace('_', ' ')}"
+        right = [dbc.NavItem(_data_as_of_badge()),
+                 dbc.NavItem(html.Span(who, className="navbar-text small me-3", id="nav-user")),
+                 dbc.NavItem(dbc.NavLink("Log out", href="/logout", external_link=True, id="nav-logout"))]
+    navbar = dbc.Navbar(
+        dbc.Container([
+            dbc.NavbarBrand("Claims Analytics", href="/"),
+            dbc.Nav(links, navbar=True, className="me-auto"),
+            dbc.Nav(right, navbar=True),
+        ], fluid=True),
+        color="dark", dark=True, className="mb-3",
+    )
+    return html.Div([navbar, dbc.Container(dash.page_container, fluid=True), dcc.Store(id="session-touch")])
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    settings = load_settings(test_config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = Flask(__name__)
+    server.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.session_lifetime_hours),
+        TESTING=settings.testing,
+        PROPAGATE_EXCEPTIONS=False,
+    )
+    if settings.proxy_hops:  # client IP (rate limits, audit) and HTTPS (HSTS) as the proxy saw them
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
+    app_db = _app_db_engine(settings.app_db_url)
+    auth_service.create_tables(app_db)
+    services = Services(settings=settings, app_db=app_db)
+    server.extensions["dashboard"] = services
+
+    auth_views.init_app(server)
+    web.init_app(server)
+
+    dash_app = dash.Dash(
+        __name__, server=server, use_pages=True, pages_folder="",
+        assets_folder=str(PROJECT_ROOT / "assets"), suppress_callback_exceptions=True,
+        title="Claims Analytics", update_title=None, serve_locally=True,
+    )
+    dash_app.layout = _shell
+    import_pages(PAGES_DIR)
+    registry.register_callbacks(dash_app)
+    services.dash_app = dash_app
+    return server

@@ -1,0 +1,106 @@
+"""Tables of the application database (users, scopes, sessions, audit), separate from the warehouse.
+
+The app DB is SQLite by default (``DASHBOARD_APP_DB_URL``); PostgreSQL works the same. The audit log
+is append-only: the code has no update or delete path for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC, as every timestamp in these tables is stored."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", String, nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("locked_until", DateTime),
+    Column("mfa_secret", String),  # Fernet-encrypted TOTP secret; set (not yet enabled) during enrolment
+    Column("mfa_enabled", Boolean, nullable=False, default=False),
+    # The last 30-second TOTP step accepted: a code of that step or an earlier one is a replay.
+    Column("mfa_last_step", Integer),
+    # Bumped on password change or "log out everywhere": every older session stops working.
+    Column("session_version", Integer, nullable=False, default=1),
+    Column("password_changed_at", DateTime),
+    Column("last_login_at", DateTime),
+)
+
+user_scopes = Table(
+    "user_scopes",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # practice | employer
+    Column("scope_id", String(64), nullable=False),
+    PrimaryKeyConstraint("user_id", "kind", "scope_id"),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("code_hash", String, nullable=False),
+    Column("used_at", DateTime),
+    PrimaryKeyConstraint("user_id", "code_hash"),
+)
+
+# Server-side sessions: the Flask session cookie carries a random id whose SHA-256 is the key here, so a
+# logout or revocation holds even though the cookie itself lives on in the browser (or in an attacker's jar).
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_seen_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime),
+    Column("revoked_reason", String(32)),
+    Column("ip", String(64)),
+)
+
+# token_id is the SHA-256 of the random token in the e-mailed link; the token itself is never stored.
+password_resets = Table(
+    "password_resets",
+    metadata,
+    Column("token_id", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("used_at", DateTime),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("user_id", Integer),
+    Column("email", String(320)),
+    Column("action", String(64), nullable=False),
+    Column("detail", Text),  # JSON; never PHI
+    Column("ip", String(64)),
+)

@@ -1,0 +1,243 @@
+"""The ``dashboard`` command: demo data, reports, users, loads and the web server.
+
+Every command resolves access like the web app: ``report --user EMAIL`` runs under that user's scope
+and privacy rules; without ``--user`` it runs with full (operator) access.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+
+from dashboard import access, exports, reports
+from dashboard.config import load_settings
+from dashboard.errors import BadInput, DashboardError, NotFound
+
+DEMO_ACCOUNTS_FILE = "demo-accounts.txt"
+
+
+def _app_db():
+    from dashboard.app import _app_db_engine
+    from dashboard.auth import service
+
+    engine = _app_db_engine(load_settings().app_db_url)
+    service.create_tables(engine)
+    return engine
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Claims analytics: practice revenue cycle and employer plan reporting."""
+
+
+@cli.command()
+@click.option("--claims", default=200_000, show_default=True, type=int, help="Medical claims to generate.")
+@click.option("--seed", default=1, show_default=True, type=int, help="Random seed (same seed, same data).")
+@click.option("--no-accounts", is_flag=True, help="Do not create the demo accounts.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def demo(claims: int, seed: int, no_accounts: bool, quiet: bool) -> None:
+    """Build the demo warehouse (replacing the one at DASHBOARD_WAREHOUSE_URL) and demo accounts."""
+    from dashboard.warehouse.build import rebuild_warehouse
+    from dashboard.warehouse.synthetic import generate_demo
+
+    settings = load_settings()
+    started = time.perf_counter()
+    summary = rebuild_warehouse(settings.warehouse_url,
+                                lambda conn: generate_demo(conn, claims=claims, seed=seed, progress=not quiet))
+    click.echo(f"demo warehouse: {summary.claims:,} claims ({summary.claim_lines:,} lines), "
+               f"{summary.pharmacy_claims:,} pharmacy claims, {summary.members:,} members, "
+               f"{len(summary.practices)} practices, {len(summary.employers)} employers, as of {summary.as_of} "
+               f"in {time.perf_counter() - started:.1f}s")
+    if not no_accounts:
+        _demo_accounts(settings.data_dir, summary)
+
+
+def _demo_accounts(data_dir: Path, summary) -> None:
+    from dashboard.auth import service
+
+    engine = _app_db()
+    wanted = [
+        ("admin@demo.example", "admin", (), ()),
+        ("practice@demo.example", "practice_manager", summary.practices[:2], ()),
+        ("employer@demo.example", "employer_admin", (), summary.employers[:1]),
+    ]
+    lines = []
+    for email, role, practices, employers in wanted:
+        password = "-".join(secrets.token_hex(3) for _ in range(4))
+        existing = service.get_user_by_email(engine, email=email)
+        if existing is None:
+            service.create_user(engine, email=email, password=password, role=role, practices=practices,
+                                employers=employers, actor="demo")
+        else:
+            service.update_user(engine, user_id=existing.id, role=role, practices=practices, employers=employers,
+                                active=True, actor="demo")
+            service.set_password(engine, user_id=existing.id, new=password, actor="demo")
+        scope = ", ".join([*practices, *employers]) or "everything"
+        lines.append(f"{role:<17} {email:<24} {password}   ({scope})")
+    path = data_dir / DEMO_ACCOUNTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    click.echo("demo accounts (also in data/demo-accounts.txt, readable by you only):")
+    for line in lines:
+        click.echo("  " + line)
+
+
+def _scope_for_email(email: str | None) -> access.Scope:
+    if not email:
+        return access.OPERATOR
+    from dashboard.auth import service
+
+    user = service.get_user_by_email(_app_db(), email=email)
+    if user is None or not user.is_active:
+        raise NotFound(f"no active user {email!r}")
+    return user.scope()
+
+
+@cli.command(help="Write report NAME as CSV (stdout unless -o). Reports: " + ", ".join(reports.CATALOG) + ".")
+@click.argument("name")
+@click.option("--user", "email", help="Run under this user's access and privacy rules.")
+@click.option("--from", "start", help="First month, YYYY-MM (default: 12 months before --to).")
+@click.option("--to", "end", help="Last month, YYYY-MM (default: the warehouse's as-of month).")
+@click.option("--practice", multiple=True, help="Practice id (billing TIN); repeatable.")
+@click.option("--employer", multiple=True, help="Employer id (group id); repeatable.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write here, not stdout.")
+def report(name: str, email: str | None, start: str | None, end: str | None, practice: tuple[str, ...],
+           employer: tuple[str, ...], output: str | None) -> None:
+    from dashboard.auth import service
+    from dashboard.warehouse.engine import reader_engine
+
+    settings = load_settings()
+    scope = _scope_for_email(email)
+    result = reports.run_report(name, scope=scope, engine=reader_engine(settings.warehouse_url), start=start,
+                                end=end, practice=list(practice) or None, employer=list(employer) or None)
+    if email:
+        service.audit(_app_db(), "export", user_id=scope.user_id, email=scope.email, ip="cli",
+                      detail={"report": name, "rows": len(result.frame), "from": f"{result.filters.start:%Y-%m}",
+                              "to": f"{result.filters.end:%Y-%m}"})
+    chunks = exports.iter_csv(result.frame, money=result.report.money)
+    if output:
+        tmp = Path(output).with_name(Path(output).name + ".part")
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+        os.replace(tmp, output)
+        click.echo(f"{len(result.frame)} rows written to {output}", err=True)
+    else:
+        for chunk in chunks:
+            sys.stdout.write(chunk)
+
+
+LOAD_FORMATS = ("tuva", "x12-835", "x12-834")
+
+
+@cli.command()
+@click.option("--format", "fmt", required=True, type=click.Choice(LOAD_FORMATS), help="What the input is.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def load(fmt: str, paths: tuple[Path, ...]) -> None:
+    """Load data into the warehouse, all or nothing (tuva: one directory; x12-*: one or more files)."""
+    from dashboard.warehouse.loaders.run import run_load
+
+    settings = load_settings()
+    for line in run_load(settings.warehouse_url, fmt=fmt, paths=list(paths)):
+        click.echo(line)
+
+
+@cli.group()
+def users() -> None:
+    """Manage user accounts."""
+
+
+@users.command("add")
+@click.argument("email")
+@click.option("--role", required=True, help=f"One of: {', '.join(access.ROLES)}.")
+@click.option("--practice", multiple=True, help="Practice id (for practice_manager); repeatable.")
+@click.option("--employer", multiple=True, help="Employer id (for employer_admin); repeatable.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_add(email: str, role: str, practice: tuple[str, ...], employer: tuple[str, ...],
+              password_stdin: bool) -> None:
+    """Create a user."""
+    from dashboard.auth import service
+
+    if not password_stdin:
+        raise BadInput("give the password on standard input with --password-stdin (never on the command line)")
+    password = sys.stdin.readline().rstrip("\r\n")
+    _check_known_ids(practice, employer)
+    user = service.create_user(_app_db(), email=email, password=password, role=role, practices=practice,
+                               employers=employer, actor="cli")
+    click.echo(f"created {user.email} ({user.role})")
+
+
+def _check_known_ids(practices: tuple[str, ...], employers: tuple[str, ...]) -> None:
+    """Refuse ids the warehouse does not know, when there is a warehouse to ask."""
+    if not practices and not employers:
+        return
+    from dashboard.warehouse.engine import has_schema, reader_engine
+
+    try:
+        engine = reader_engine(load_settings().warehouse_url)
+        if not has_schema(engine):
+            return
+    except DashboardError:
+        return
+    with engine.connect() as conn:
+        known_practices, known_employers = reports.known_ids(conn)
+    for pid in practices:
+        if pid not in known_practices:
+            raise NotFound(f"unknown practice {pid!r}")
+    for eid in employers:
+        if eid not in known_employers:
+            raise NotFound(f"unknown employer {eid!r}")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List users with their roles and scopes."""
+    from dashboard.auth import service
+
+    for user in service.list_users(_app_db()):
+        scope = ", ".join([*user.practice_ids, *user.employer_ids]) or "-"
+        state = "active" if user.is_active else "inactive"
+        click.echo(f"{user.email:<32} {user.role:<17} {state:<8} {scope}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=lambda: int(os.environ.get("PORT", "8050")), type=int, show_default="$PORT or 8050")
+def serve(host: str, port: int) -> None:
+    """Serve the app (waitress, 8 threads)."""
+    from waitress import serve as waitress_serve
+
+    from dashboard.app import create_app
+
+    app = create_app()
+    click.echo(f"serving on http://{host}:{port}")
+    waitress_serve(app, host=host, port=port, threads=8, ident="dashboard")
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except DashboardError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except sa.exc.OperationalError as exc:
+        click.echo(f"error: the database is not reachable ({type(exc.orig).__name__})", err=True)
+        sys.exit(6)
+
+
+if __name__ == "__main__":
+    main()

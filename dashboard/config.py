@@ -1,0 +1,119 @@
+"""Settings from environment variables, in one place.
+
+``create_app(test_config)`` and the CLI both start from :func:`load_settings`; tests pass overrides.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        from dashboard.errors import BadInput
+
+        raise BadInput(f"{name} must be a whole number, got {value!r}") from exc
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("DASHBOARD_DATA_DIR") or PROJECT_ROOT / "data")
+
+
+def _secret_key(directory: Path) -> str:
+    """DASHBOARD_SECRET_KEY, else a key generated once and kept in data/secret_key (git-ignored)."""
+    configured = os.environ.get("DASHBOARD_SECRET_KEY")
+    if configured:
+        return configured
+    path = directory / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    directory.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    warehouse_url: str
+    app_db_url: str
+    secret_key: str = field(repr=False)
+    redis_url: str | None = None
+    data_dir: Path = field(default_factory=data_dir)
+    require_mfa: bool = False
+    idle_timeout_minutes: int = 15
+    session_lifetime_hours: int = 12
+    lockout_attempts: int = 5
+    lockout_minutes: int = 15
+    login_rate_limit: str = "20 per minute"  # per client IP, on POST /login, /login/mfa and /account/*
+    reset_rate_limit: str = "5 per minute"  # per client IP, on POST /forgot and POST /reset/<token>
+    rate_limit_prefix: str = "dashboard"  # key prefix in the shared limit store (Redis)
+    reset_token_minutes: int = 30
+    mfa_issuer: str = "Claims Analytics"  # the name authenticator apps show
+    # Secure cookies are sent over HTTPS only; browsers treat http://localhost and 127.0.0.1 as secure
+    # too, so `make run` works with the default. Turn off only for plain HTTP to another host.
+    secure_cookies: bool = True
+    public_url: str | None = None  # base of links in e-mails; else the request's own host
+    proxy_hops: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto (client IP, HTTPS)
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_starttls: bool = True  # ignored on port 465, which speaks TLS from the start
+    mail_from: str = "dashboard@localhost"
+    testing: bool = False
+
+    def with_overrides(self, overrides: dict[str, Any] | None) -> Settings:
+        if not overrides:
+            return self
+        known = {f.name for f in fields(self)}
+        return replace(self, **{k: v for k, v in overrides.items() if k in known})
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    directory = Path((overrides or {}).get("data_dir") or data_dir())
+    settings = Settings(
+        warehouse_url=os.environ.get("DASHBOARD_WAREHOUSE_URL") or f"duckdb:///{directory / 'warehouse.duckdb'}",
+        app_db_url=os.environ.get("DASHBOARD_APP_DB_URL") or f"sqlite:///{directory / 'app.sqlite'}",
+        secret_key=(overrides or {}).get("secret_key") or _secret_key(directory),
+        redis_url=os.environ.get("DASHBOARD_REDIS_URL") or None,
+        data_dir=directory,
+        require_mfa=_env_bool("DASHBOARD_REQUIRE_MFA", False),
+        idle_timeout_minutes=_env_int("DASHBOARD_IDLE_TIMEOUT_MINUTES", 15),
+        session_lifetime_hours=_env_int("DASHBOARD_SESSION_LIFETIME_HOURS", 12),
+        lockout_attempts=_env_int("DASHBOARD_LOCKOUT_ATTEMPTS", 5),
+        lockout_minutes=_env_int("DASHBOARD_LOCKOUT_MINUTES", 15),
+        smtp_host=os.environ.get("DASHBOARD_SMTP_HOST") or None,
+        smtp_port=_env_int("DASHBOARD_SMTP_PORT", 587),
+        smtp_user=os.environ.get("DASHBOARD_SMTP_USER") or None,
+        smtp_password=os.environ.get("DASHBOARD_SMTP_PASSWORD") or None,
+        smtp_starttls=_env_bool("DASHBOARD_SMTP_STARTTLS", True),
+        reset_token_minutes=_env_int("DASHBOARD_RESET_TOKEN_MINUTES", 30),
+        secure_cookies=_env_bool("DASHBOARD_SECURE_COOKIES", True),
+        public_url=os.environ.get("DASHBOARD_PUBLIC_URL") or None,
+        proxy_hops=_env_int("DASHBOARD_PROXY_HOPS", 0),
+        login_rate_limit=os.environ.get("DASHBOARD_LOGIN_RATE_LIMIT") or "20 per minute",
+        reset_rate_limit=os.environ.get("DASHBOARD_RESET_RATE_LIMIT") or "5 per minute",
+        mail_from=os.environ.get("DASHBOARD_MAIL_FROM") or "dashboard@localhost",
+    )
+    return settings.with_overrides(overrides)

@@ -1,0 +1,63 @@
+"""CSV export as its own unit: streams rows, neutralises spreadsheet formulas, keeps numbers numbers.
+
+A text cell starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return is prefixed with a single
+quote so a spreadsheet shows it as text (OWASP CSV injection). Numbers are written as numbers: a
+refund of -9.00 stays ``-9.00``; money columns always carry two decimals.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import numbers
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_text(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+
+
+def _cell(value: object, money: bool) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        if math.isnan(value):
+            return ""
+        if money:
+            return f"{value:.2f}"
+        return int(value) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return safe_text(str(value))
+
+
+def iter_csv(frame: pd.DataFrame, *, money: tuple[str, ...] = (), chunk_rows: int = 5000) -> Iterator[str]:
+    """Yield the CSV text of ``frame`` in chunks: the header first, then ``chunk_rows`` rows at a time."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([safe_text(str(c)) for c in frame.columns])
+    money_flags = [c in money for c in frame.columns]
+    count = 0
+    for row in frame.itertuples(index=False, name=None):
+        writer.writerow([_cell(v, m) for v, m in zip(row, money_flags, strict=True)])
+        count += 1
+        if count % chunk_rows == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def to_csv(frame: pd.DataFrame, *, money: tuple[str, ...] = ()) -> str:
+    return "".join(iter_csv(frame, money=money))

@@ -1,0 +1,237 @@
+"""The report catalog: every table the product shows, exports or prints, in one list.
+
+A report is a metric (or a join of metrics) plus its columns, its audience and, for employer
+reports, its suppression rule. Pages, the CSV export route and ``dashboard report`` all call
+:func:`run_report`, so they cannot disagree about a number or about who may see it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from dashboard import access
+from dashboard.errors import NotFound
+from dashboard.metrics import employer as em
+from dashboard.metrics import practice as pm
+from dashboard.metrics.filters import Filters
+from dashboard.privacy import SuppressionRule, suppress
+from dashboard.warehouse import schema as s
+from dashboard.warehouse.engine import require_schema
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    title: str
+    audience: str  # practice | employer | admin
+    columns: tuple[str, ...]
+    build: Callable[[Connection, Filters], pd.DataFrame]
+    description: str
+    money: tuple[str, ...] = ()
+    rates: tuple[str, ...] = ()
+    privacy: SuppressionRule | None = None
+
+
+def _practice_kpis(conn: Connection, f: Filters) -> pd.DataFrame:
+    key = pm.KEY
+    out = pm.collection_rates(conn, f)
+    for frame in (
+        pm.days_in_ar(conn, f)[[*key, "ar_balance", "days_in_ar"]],
+        pm.clean_claim_rate(conn, f)[[*key, "clean_claim_rate"]],
+        pm.denial_rate(conn, f)[[*key, "denial_rate", "denial_rate_dollars"]],
+        pm.first_pass_resolution_rate(conn, f)[[*key, "first_pass_resolution_rate"]],
+        pm.ar_over_90_pct(conn, f)[[*key, "ar_over_90_pct"]],
+        pm.days_to_payment(conn, f)[[*key, "average_days_to_payment"]],
+    ):
+        out = out.merge(frame, on=key, how="outer")
+    out = out.fillna({"charges": 0.0, "payments": 0.0, "contractual_adjustments": 0.0, "refunds": 0.0})
+    return out.sort_values(key).reset_index(drop=True)
+
+
+_MONEY_KPIS = ("charges", "payments", "payer_payments", "patient_payments", "refunds", "contractual_adjustments",
+               "ar_balance")
+_RATE_KPIS = ("clean_claim_rate", "denial_rate", "denial_rate_dollars", "first_pass_resolution_rate",
+              "net_collection_rate", "gross_collection_rate", "ar_over_90_pct")
+_ADJ_COLUMNS = ("practice_id", "month", "payer", "group_code", "carc", "category", "claims", "amount")
+
+ENROLLMENT_RULE = SuppressionRule(
+    # adds and terms go together: with members shown for consecutive months, one could be derived from
+    # the other (members change = adds - terms).
+    counts={"members": ("member_months",), "subscribers": (), "adds": ("terms",), "terms": ("adds",),
+            "member_months": ()},
+    group_by=("employer_id", "month"),
+    complementary=("members", "subscribers", "adds", "terms", "member_months"),
+)
+SPEND_RULE = SuppressionRule(
+    counts={"members_with_claims": ("paid", "allowed", "claims", "pmpm_paid", "pmpm_allowed"),
+            "member_months": ("pmpm_paid", "pmpm_allowed")},
+    group_by=("employer_id", "month"),
+    complementary=("members_with_claims",),
+)
+UTILIZATION_RULE = SuppressionRule(
+    counts={"members_with_events": ("events", "per_1000"), "events": ("per_1000",),
+            "member_months": ("per_1000",)},
+)
+HIGH_COST_RULE = SuppressionRule(
+    counts={"claimants": ("paid", "pct_of_paid")},
+    group_by=("employer_id",),
+    complementary=("claimants",),
+)
+SUMMARY_RULE = SuppressionRule(
+    counts={"members": (), "subscribers": (), "member_months": ("paid", "allowed", "pmpm_paid", "pmpm_allowed"),
+            "subscriber_months": ("pepm_paid",), "high_cost_claimants": ()},
+)
+OUTSIDE_RULE = SuppressionRule(counts={"members_with_claims": ("paid", "allowed", "claims")})
+
+CATALOG: dict[str, Report] = {r.name: r for r in (
+    Report("practice-kpis", "Practice KPIs by month", "practice",
+           ("practice_id", "month", "charges", "payments", "payer_payments", "patient_payments", "refunds",
+            "contractual_adjustments", "ar_balance", "days_in_ar", "clean_claim_rate", "denial_rate",
+            "denial_rate_dollars", "first_pass_resolution_rate", "net_collection_rate", "gross_collection_rate",
+            "ar_over_90_pct", "average_days_to_payment"),
+           _practice_kpis, "Charges, payments, A/R and the revenue-cycle rates per practice and month.",
+           money=_MONEY_KPIS, rates=_RATE_KPIS),
+    Report("practice-summary", "Practice KPIs for the period", "practice",
+           ("practice_id", "charges", "payments", "refunds", "contractual_adjustments", "ar_balance", "days_in_ar",
+            "ar_over_90_pct", "clean_claim_rate", "denial_rate", "denial_rate_dollars", "first_pass_resolution_rate",
+            "net_collection_rate", "gross_collection_rate"),
+           pm.practice_summary, "Each KPI over the whole period (Σ numerator ÷ Σ denominator); A/R at its end.",
+           money=_MONEY_KPIS, rates=_RATE_KPIS),
+    Report("ar-aging", "A/R aging", "practice", ("practice_id", "payer", "bucket", "open_claims", "balance"),
+           pm.ar_aging, "Open balances at the end of the period by payer and age from date of service.",
+           money=("balance",)),
+    Report("adjustments", "Adjustments (CAS)", "practice", _ADJ_COLUMNS, pm.adjustments,
+           "Every 835 CAS adjustment by month, payer, group code and reason code.", money=("amount",)),
+    Report("denials", "Denials", "practice", _ADJ_COLUMNS, pm.denials,
+           "835 adjustments that are denials (not contractual, not patient cost share).", money=("amount",)),
+    Report("remittances", "Remittances (835 payments)", "practice",
+           ("practice_id", "trace_number", "payer", "payment_date", "method", "amount", "claims",
+            "unmatched_claims"),
+           pm.remittances, "ERA payments with trace numbers and the claims they pay.", money=("amount",)),
+    Report("payer-mix", "Payer mix", "practice", ("practice_id", "payer", "claims", "charges", "share_of_charges"),
+           pm.payer_mix, "Share of gross charges by payer.", money=("charges",), rates=("share_of_charges",)),
+    Report("eligibility-checks", "Eligibility checks (270/271)", "practice",
+           ("practice_id", "month", "checks", "verified", "pending", "inactive", "errors", "verification_rate"),
+           pm.eligibility_checks, "Insurance verification by month of service, with pending checks.",
+           rates=("verification_rate",)),
+    Report("patient-balances", "Patient balances", "practice", ("practice_id", "bucket", "open_claims", "balance"),
+           pm.patient_balances, "Patient responsibility still open, by age.", money=("balance",)),
+    Report("payment-channel-fees", "Payment-channel fees", "practice",
+           ("practice_id", "month", "eft_payments", "fee"), pm.payment_channel_fees,
+           "Premium payment-portal fees: 0.5% of EFT payments, capped at $2,000 a month per TIN.",
+           money=("eft_payments", "fee")),
+    Report("employer-summary", "Employer summary for the period", "employer",
+           ("employer_id", "members", "subscribers", "member_months", "subscriber_months", "paid", "allowed",
+            "pmpm_paid", "pmpm_allowed", "pepm_paid", "high_cost_claimants"),
+           em.employer_summary, "Enrollment at the end of the period; spend, PMPM and PEPM over it.",
+           money=("paid", "allowed", "pmpm_paid", "pmpm_allowed", "pepm_paid"), privacy=SUMMARY_RULE),
+    Report("enrollment", "Enrollment", "employer",
+           ("employer_id", "month", "plan", "tier", "members", "subscribers", "adds", "terms", "member_months"),
+           em.enrollment, "Members, subscribers, adds and terms by plan and coverage tier.",
+           privacy=ENROLLMENT_RULE),
+    Report("spend", "Spend and PMPM by service category", "employer",
+           ("employer_id", "month", "service_category", "paid", "allowed", "member_months", "pmpm_paid",
+            "pmpm_allowed", "claims", "members_with_claims"),
+           em.spend, "Paid and allowed per member per month, by Tuva service category.",
+           money=("paid", "allowed", "pmpm_paid", "pmpm_allowed"), privacy=SPEND_RULE),
+    Report("spend-outside-enrollment", "Spend outside enrollment", "employer",
+           ("employer_id", "month", "paid", "allowed", "claims", "members_with_claims"),
+           em.spend_outside_enrollment, "Claims in months without enrollment (not in PMPM).",
+           money=("paid", "allowed"), privacy=OUTSIDE_RULE),
+    Report("utilization", "Utilization per 1,000", "employer",
+           ("employer_id", "month", "measure", "events", "members_with_events", "member_months", "per_1000"),
+           em.utilization, "Events per 1,000 members per year (events ÷ member months × 12,000).",
+           privacy=UTILIZATION_RULE),
+    Report("high-cost-claimants", "High-cost claimants", "employer",
+           ("employer_id", "band", "claimants", "paid", "pct_of_paid"), em.high_cost_claimants,
+           "Members by total paid in the period, in $50k/$100k/$500k/$1M bands.",
+           money=("paid",), rates=("pct_of_paid",), privacy=HIGH_COST_RULE),
+)}
+
+
+def get_report(name: str) -> Report:
+    try:
+        return CATALOG[name]
+    except KeyError:
+        raise NotFound(f"unknown report {name!r}; reports: {', '.join(CATALOG)}") from None
+
+
+def reports_for(scope: access.Scope) -> list[Report]:
+    return [r for r in CATALOG.values() if scope.can_view(r.audience)]
+
+
+def known_ids(conn: Connection) -> tuple[set[str], set[str]]:
+    practices = set(conn.execute(sa.select(s.practice.c.practice_id)).scalars())
+    employers = set(conn.execute(sa.select(s.employer.c.employer_id)).scalars())
+    employers |= {e for e in conn.execute(sa.select(s.eligibility.c.group_id).distinct()).scalars() if e}
+    return practices, employers
+
+
+def data_as_of(conn: Connection) -> dt.date:
+    """The warehouse's 'data as of' date: the newest load's as-of date, else today."""
+    value = conn.execute(sa.select(sa.func.max(s.data_load.c.data_as_of))).scalar()
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    return value or dt.date.today()
+
+
+def data_as_of_by_source(conn: Connection) -> dict[str, dt.date]:
+    """The newest 'data as of' date of each load source (demo, tuva, x12-835, x12-834)."""
+    dl = s.data_load
+    rows = conn.execute(sa.select(dl.c.source, sa.func.max(sa.func.coalesce(dl.c.data_as_of, sa.cast(dl.c.loaded_at,
+                                                                                                    sa.Date))))
+                        .group_by(dl.c.source).order_by(dl.c.source)).all()
+    return {source: (value.date() if isinstance(value, dt.datetime) else value) for source, value in rows if value}
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    report: Report
+    filters: Filters
+    frame: pd.DataFrame
+
+
+def run_report(name: str, *, scope: access.Scope, engine: Engine, start: str | dt.date | None = None,
+               end: str | dt.date | None = None, practice: Iterable[str] | str | None = None,
+               employer: Iterable[str] | str | None = None) -> ReportResult:
+    """Run a report for a scope: checks the audience, resolves the filters through
+    :mod:`dashboard.access`, runs the metric and, for de-identified viewers, suppresses small cells."""
+    report = get_report(name)
+    access.require_audience(scope, report.audience)
+    require_schema(engine)
+    with engine.connect() as conn:
+        practices, employers = known_ids(conn) if scope.full_access else (None, None)
+        filters = access.resolve_filters(
+            scope, start=start, end=end, practice=practice, employer=employer,
+            known_practices=practices, known_employers=employers, default_end=data_as_of(conn).replace(day=1),
+        )
+        frame = report.build(conn, filters)
+    return ReportResult(report, filters, shape(report, frame, deidentified=scope.deidentified))
+
+
+def shape(report: Report, frame: pd.DataFrame, *, deidentified: bool) -> pd.DataFrame:
+    """Order the columns, format months as YYYY-MM, round money to cents and rates to 4 places,
+    then suppress small cells for de-identified viewers."""
+    frame = frame.copy()
+    for col in report.columns:
+        if col not in frame.columns:
+            frame[col] = None
+    frame = frame[list(report.columns)]
+    if "month" in frame.columns:
+        frame["month"] = [v.strftime("%Y-%m") if isinstance(v, dt.date) else v for v in frame["month"]]
+    for col in (c for c in report.money if c in frame.columns):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").round(2)
+    for col in (c for c in report.rates if c in frame.columns):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").round(4)
+    for col in ("days_in_ar", "average_days_to_payment", "per_1000"):
+        if col in frame.columns:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").round(1)
+    if deidentified and report.privacy is not None:
+        frame = suppress(frame, report.privacy)
+    return frame.reset_index(drop=True)

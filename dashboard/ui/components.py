@@ -1,0 +1,125 @@
+"""Reusable pieces of the pages: KPI card, filter bar, report grid with CSV link, charts."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from urllib.parse import urlencode
+
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+import pandas as pd
+import plotly.graph_objects as go
+from dash import dcc, html
+
+from dashboard.reports import Report
+
+SUPPRESSED = "≤10 (suppressed)"
+
+
+def fmt_money(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"${value:,.0f}" if abs(value) >= 1000 else f"${value:,.2f}"
+
+
+def fmt_rate(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.1%}"
+
+
+def fmt_number(value: float | None, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def kpi_card(title: str, value: str, *, note: str | None = None, status: str | None = None,
+             card_id: str | None = None) -> dbc.Card:
+    """A KPI tile; ``status`` 'good' | 'warn' | 'bad' colours the left border against its benchmark."""
+    color = {"good": "success", "warn": "warning", "bad": "danger"}.get(status or "", "secondary")
+    return dbc.Card(
+        dbc.CardBody([
+            html.Div(title, className="text-muted small text-uppercase"),
+            html.Div(value, className="fs-4 fw-semibold kpi-value"),
+            html.Div(note or "", className="small text-muted"),
+        ]),
+        className=f"h-100 border-0 border-start border-4 border-{color} shadow-sm",
+        id=card_id or f"kpi-{title.lower().replace(' ', '-').replace('/', '')}",
+    )
+
+
+def export_href(report: str, *, start: str | None, end: str | None, practice: str | None = None,
+                employer: str | None = None) -> str:
+    params = {k: v for k, v in (("from", start), ("to", end), ("practice", practice), ("employer", employer)) if v}
+    return f"/export/{report}.csv" + (f"?{urlencode(params)}" if params else "")
+
+
+def _column_def(report: Report, name: str) -> dict:
+    col: dict = {"field": name, "headerName": name.replace("_", " "), "filter": True, "sortable": True,
+                 "resizable": True}
+    if name in report.money:
+        col["valueFormatter"] = {"function": "params.value == null ? '' : d3.format('$,.2f')(params.value)"}
+        col["type"] = "rightAligned"
+    elif name in report.rates:
+        col["valueFormatter"] = {"function": "params.value == null ? '' : d3.format('.1%')(params.value)"}
+        col["type"] = "rightAligned"
+    return col
+
+
+def report_grid(report: Report, frame: pd.DataFrame, *, grid_id: str, href: str, height: int = 380) -> html.Div:
+    """The report as an AG Grid with a CSV download link for exactly the same filters."""
+    columns = [c for c in frame.columns]
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return html.Div([
+        html.Div([
+            html.H5(report.title, className="mb-0"),
+            html.A("Download CSV", href=href, className="btn btn-sm btn-outline-primary", id=f"{grid_id}-csv",
+                   target="_blank", rel="noopener"),
+        ], className="d-flex justify-content-between align-items-center mb-2"),
+        html.Div(report.description, className="small text-muted mb-2"),
+        dag.AgGrid(
+            id=grid_id, rowData=records, columnDefs=[_column_def(report, c) for c in columns],
+            defaultColDef={"minWidth": 110, "flex": 1}, dashGridOptions={"pagination": True,
+                                                                         "paginationPageSize": 20},
+            style={"height": f"{height}px"}, className="ag-theme-alpine",
+        ),
+    ], className="mb-4")
+
+
+def month_options(months: Sequence[str]) -> list[dict]:
+    return [{"label": m, "value": m} for m in months]
+
+
+def filter_bar(prefix: str, *, months: Sequence[str], start: str, end: str, entity_label: str,
+               entity_options: list[dict], entity_value: str | None) -> dbc.Row:
+    return dbc.Row([
+        dbc.Col([dbc.Label("From", html_for=f"{prefix}-from"),
+                 dcc.Dropdown(id=f"{prefix}-from", options=month_options(months), value=start, clearable=False)],
+                md=2),
+        dbc.Col([dbc.Label("To", html_for=f"{prefix}-to"),
+                 dcc.Dropdown(id=f"{prefix}-to", options=month_options(months), value=end, clearable=False)], md=2),
+        dbc.Col([dbc.Label(entity_label, html_for=f"{prefix}-entity"),
+                 dcc.Dropdown(id=f"{prefix}-entity", options=entity_options, value=entity_value,
+                              clearable=True, placeholder=f"All my {entity_label.lower()}s")], md=4),
+    ], className="g-3 mb-4 align-items-end")
+
+
+def empty_figure(message: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, font={"size": 14})
+    fig.update_layout(xaxis={"visible": False}, yaxis={"visible": False}, height=300,
+                      margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return fig
+
+
+def style_figure(fig: go.Figure, title: str) -> go.Figure:
+    fig.update_layout(title=title, height=320, margin={"l": 40, "r": 10, "t": 50, "b": 40},
+                      legend={"orientation": "h", "y": -0.2}, template="plotly_white")
+    fig.update_xaxes(type="category")  # months and buckets are labels, not a time axis
+    return fig
+
+
+def graph(fig: go.Figure, graph_id: str) -> dcc.Graph:
+    return dcc.Graph(figure=fig, id=graph_id, config={"displaylogo": False, "responsive": True})

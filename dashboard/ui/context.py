@@ -1,0 +1,57 @@
+"""What pages need from the running app: the engines, the months on offer, the entities in scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.engine import Engine
+
+from dashboard import access
+from dashboard.metrics.filters import add_months
+from dashboard.reports import data_as_of
+from dashboard.warehouse import schema as s
+from dashboard.warehouse.engine import require_schema
+
+
+def warehouse() -> Engine:
+    return current_app.extensions["dashboard"].warehouse()
+
+
+def warehouse_url() -> str:
+    return current_app.extensions["dashboard"].settings.warehouse_url
+
+
+def app_db() -> Engine:
+    return current_app.extensions["dashboard"].app_db
+
+
+@dataclass(frozen=True)
+class PageContext:
+    months: list[str]  # newest last
+    start: str
+    end: str
+    practices: list[dict]  # dropdown options within the scope
+    employers: list[dict]
+
+
+def page_context(scope: access.Scope, *, history_months: int = 36, default_months: int = 12) -> PageContext:
+    """Months with data (ending at the warehouse's as-of month) and the practices/employers of the scope."""
+    engine = warehouse()
+    require_schema(engine)
+    with engine.connect() as conn:
+        last = data_as_of(conn).replace(day=1)
+        practice_q = sa.select(s.practice.c.practice_id, s.practice.c.practice_name).order_by(
+            s.practice.c.practice_name)
+        employer_q = sa.select(s.employer.c.employer_id, s.employer.c.employer_name).order_by(
+            s.employer.c.employer_name)
+        if scope.practice_ids is not None:
+            practice_q = practice_q.where(s.practice.c.practice_id.in_(sorted(scope.practice_ids) or [""]))
+        if scope.employer_ids is not None:
+            employer_q = employer_q.where(s.employer.c.employer_id.in_(sorted(scope.employer_ids) or [""]))
+        practices = [{"label": f"{name} ({pid})", "value": pid} for pid, name in conn.execute(practice_q)]
+        employers = [{"label": f"{name} ({eid})", "value": eid} for eid, name in conn.execute(employer_q)]
+    months = [f"{add_months(last, -i):%Y-%m}" for i in reversed(range(history_months))]
+    return PageContext(months=months, start=months[-default_months], end=months[-1], practices=practices,
+                       employers=employers)

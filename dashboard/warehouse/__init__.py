@@ -1,0 +1,1 @@
+"""The claims warehouse: schema, engines, loaders, demo data and marts."""

@@ -1,0 +1,133 @@
+"""Engines for the warehouse URL, schema creation and bulk writes.
+
+DuckDB allows one writer per file, so readers open the file read-only with no pool: each request
+gets a fresh connection and therefore sees a file swapped in by a load (build-and-swap), never a
+half-written one. PostgreSQL and other servers use an ordinary pooled engine.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import io
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
+
+from dashboard.errors import BadInput, WarehouseMissing
+from dashboard.warehouse import schema
+
+
+def is_duckdb(url: str | sa.URL) -> bool:
+    return sa.make_url(url).get_backend_name() == "duckdb"
+
+
+def duckdb_path(url: str | sa.URL) -> Path | None:
+    """The file behind a DuckDB URL, or None for in-memory DuckDB and other backends."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "duckdb" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def _parse(url: str) -> sa.URL:
+    try:
+        return sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise BadInput(f"not a database URL: {url!r}") from exc
+
+
+def reader_engine(url: str) -> Engine:
+    """An engine for reading. Raises WarehouseMissing when a DuckDB file is absent or has no schema."""
+    parsed = _parse(url)
+    path = duckdb_path(parsed)
+    if path is not None:
+        if not path.exists():
+            raise WarehouseMissing(
+                f"no warehouse at {path}: run `dashboard demo` or `dashboard load` first"
+            )
+        return sa.create_engine(parsed, poolclass=NullPool, connect_args={"read_only": True})
+    return sa.create_engine(parsed, pool_pre_ping=True)
+
+
+def writer_engine(url: str) -> Engine:
+    """An engine for loads and schema creation (DuckDB: read-write, single connection at a time)."""
+    parsed = _parse(url)
+    path = duckdb_path(parsed)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return sa.create_engine(parsed, poolclass=NullPool)
+    return sa.create_engine(parsed, pool_pre_ping=True)
+
+
+def has_schema(engine: Engine) -> bool:
+    return sa.inspect(engine).has_table("medical_claim")
+
+
+def require_schema(engine: Engine) -> None:
+    if not has_schema(engine):
+        raise WarehouseMissing("the warehouse has no tables yet: run `dashboard demo` or `dashboard load`")
+
+
+def calendar_rows(first_year: int = schema.CALENDAR_FIRST_YEAR,
+                  last_year: int = schema.CALENDAR_LAST_YEAR) -> list[dict]:
+    rows = []
+    for year in range(first_year, last_year + 1):
+        for month in range(1, 13):
+            days = calendar.monthrange(year, month)[1]
+            start = dt.date(year, month, 1)
+            rows.append({
+                "month_start": start,
+                "month_end": dt.date(year, month, days),
+                "next_month_start": start + dt.timedelta(days=days),
+                "days_in_month": days,
+            })
+    return rows
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every warehouse table that is missing, and fill the calendar. Idempotent."""
+    schema.metadata.create_all(engine)
+    with engine.begin() as conn:
+        if conn.execute(sa.select(sa.func.count()).select_from(schema.calendar_month)).scalar_one() == 0:
+            conn.execute(schema.calendar_month.insert(), calendar_rows())
+
+
+def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> int:
+    """Append a DataFrame to a table inside the caller's transaction; returns the row count.
+
+    Uses DuckDB's DataFrame scan or PostgreSQL COPY; other dialects fall back to executemany.
+    Columns of the table missing from the frame are left NULL.
+    """
+    if frame.empty:
+        return 0
+    columns = [c.name for c in table.columns if c.name in frame.columns]
+    frame = frame[columns]
+    dialect = conn.dialect.name
+    if dialect == "duckdb":
+        raw = conn.connection.driver_connection
+        view = f"_bulk_{table.name}"
+        raw.register(view, frame)
+        try:
+            cols = ", ".join(f'"{c}"' for c in columns)
+            raw.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM {view}')
+        finally:
+            raw.unregister(view)
+    elif dialect == "postgresql":
+        raw = conn.connection.driver_connection
+        cols = ", ".join(f'"{c}"' for c in columns)
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False, header=False, na_rep="\\N")
+        buffer.seek(0)
+        with raw.cursor() as cursor, cursor.copy(
+            f'COPY "{table.name}" ({cols}) FROM STDIN WITH (FORMAT csv, NULL \'\\N\')'
+        ) as copy:
+            while chunk := buffer.read(1 << 20):
+                copy.write(chunk)
+    else:
+        records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+        conn.execute(table.insert(), records)
+    return len(frame)

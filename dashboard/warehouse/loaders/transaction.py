@@ -1,0 +1,81 @@
+"""One writer at a time, all or nothing, readers undisturbed.
+
+DuckDB allows one read-write process per file while our app keeps reading it, so a load copies the
+warehouse file, writes into the copy inside one transaction, and renames the copy over the original
+(atomic on POSIX). Readers open a fresh read-only connection per request and so move to the new file
+on their next request; a reader mid-query keeps the old inode. If anything fails (bad input, a crash,
+a kill), the copy is thrown away and the warehouse is unchanged. A lock file serialises loaders.
+
+Other backends (PostgreSQL) load inside one transaction, which readers see only once it commits.
+A warehouse that does not exist yet is created with the schema.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from dashboard.warehouse import schema
+from dashboard.warehouse.engine import calendar_rows, duckdb_path, writer_engine
+
+
+def _ensure_schema(conn: Connection) -> None:
+    schema.metadata.create_all(conn)
+    if conn.execute(sa.select(sa.func.count()).select_from(schema.calendar_month)).scalar_one() == 0:
+        conn.execute(schema.calendar_month.insert(), calendar_rows())
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def load_transaction(url: str) -> Iterator[Connection]:
+    """A connection inside one transaction; its work becomes visible only if the block succeeds."""
+    path = duckdb_path(url)
+    if path is None:
+        engine = writer_engine(url)
+        try:
+            with engine.begin() as conn:
+                _ensure_schema(conn)
+                yield conn
+        finally:
+            engine.dispose()
+        return
+    with _file_lock(path):
+        # Holding the lock, no other load runs: copies left by killed loads can go.
+        for stale in path.parent.glob(f".{path.name}.loading-*"):
+            stale.unlink(missing_ok=True)
+        work = path.with_name(f".{path.name}.loading-{os.getpid()}")
+        if path.exists():
+            shutil.copy2(path, work)
+        engine = writer_engine(f"duckdb:///{work}")
+        try:
+            with engine.begin() as conn:
+                _ensure_schema(conn)
+                yield conn
+            engine.dispose()
+            os.replace(work, path)
+        except BaseException:
+            engine.dispose()
+            _discard(work)
+            raise
+
+
+def _discard(work: Path) -> None:
+    for leftover in (work, work.with_name(work.name + ".wal")):
+        leftover.unlink(missing_ok=True)

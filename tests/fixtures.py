@@ -1,0 +1,147 @@
+"""Small hand-built warehouses whose KPI answers are worked out by hand in the tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.engine import Engine
+
+from dashboard.warehouse import schema as s
+
+D = dt.date
+P1, P2 = "111111111", "222222222"
+E1, E2 = "GRP1", "GRP2"
+
+
+def _line(claim_id, line, person, tin, start, charge, *, payer="ACME", claim_type="professional", pos="11",
+          bill_type=None, revenue=None, hcpcs="99213", paid=None, allowed=None, plan=None, end=None):
+    return {
+        "claim_id": claim_id, "claim_line_number": line, "claim_type": claim_type, "person_id": person,
+        "member_id": person, "payer": payer, "plan": plan, "claim_start_date": start, "claim_end_date": end or start,
+        "claim_line_start_date": start, "claim_line_end_date": end or start,
+        "place_of_service_code": pos if claim_type == "professional" else None, "bill_type_code": bill_type,
+        "revenue_center_code": revenue, "hcpcs_code": hcpcs, "billing_tin": tin, "charge_amount": charge,
+        "paid_amount": paid, "allowed_amount": allowed, "data_source": "fixture",
+    }
+
+
+def load_practice_fixture(engine: Engine) -> None:
+    """Practices P1 and P2, payer ACME; see test_metrics_practice.py for the worked answers."""
+    with engine.begin() as c:
+        c.execute(s.practice.insert(), [
+            {"practice_id": P1, "practice_name": "Fixture Family Medicine", "premium_payment_portal": True},
+            {"practice_id": P2, "practice_name": "Fixture Cardiology", "premium_payment_portal": False},
+        ])
+        c.execute(s.payer.insert(), [{"payer_id": "ACME", "payer_name": "Acme Health", "payer_type": "commercial"}])
+        c.execute(s.medical_claim.insert(), [
+            _line("C1", 1, "pat1", P1, D(2026, 1, 5), 120),
+            _line("C1", 2, "pat1", P1, D(2026, 1, 5), 80),
+            _line("C2", 1, "pat2", P1, D(2026, 1, 10), 100),
+            _line("C3", 1, "pat3", P1, D(2026, 2, 3), 300),
+            _line("C4", 1, "pat4", P1, D(2026, 2, 20), 150),
+            _line("C5", 1, "pat5", P1, D(2025, 10, 15), 400),
+            _line("D1", 1, "pat6", P2, D(2026, 1, 20), 500),
+            # another provider's claim: not a practice of ours, never in practice KPIs
+            _line("X1", 1, "pat1", "999999999", D(2026, 1, 5), 1000),
+        ])
+        ev = []
+        for claim, tin, events in (
+            ("C1", P1, [("submitted", D(2026, 1, 6)), ("accepted", D(2026, 1, 7))]),
+            ("C2", P1, [("submitted", D(2026, 1, 11)), ("rejected", D(2026, 1, 12)), ("submitted", D(2026, 1, 15)),
+                        ("accepted", D(2026, 1, 16)), ("appealed", D(2026, 2, 1))]),
+            ("C3", P1, [("submitted", D(2026, 2, 4)), ("accepted", D(2026, 2, 5))]),
+            ("C4", P1, [("submitted", D(2026, 2, 21)), ("accepted", D(2026, 2, 22))]),
+            ("C5", P1, [("submitted", D(2025, 10, 16)), ("accepted", D(2025, 10, 17))]),
+            ("D1", P2, [("submitted", D(2026, 1, 21)), ("accepted", D(2026, 1, 22))]),
+        ):
+            for seq, (kind, day) in enumerate(events, start=1):
+                ev.append({"claim_id": claim, "event_seq": seq, "practice_id": tin, "event_type": kind,
+                           "event_date": day, "source": "277CA" if kind in ("accepted", "rejected") else "837"})
+        c.execute(s.claim_status_event.insert(), ev)
+        c.execute(s.remittance.insert(), [
+            {"remittance_id": "R0", "practice_id": P1, "payer_id": "ACME", "payer_name": "Acme Health",
+             "trace_number": "T0", "method": "ACH", "payment_date": D(2025, 11, 20), "amount": 0},
+            {"remittance_id": "R1", "practice_id": P1, "payer_id": "ACME", "payer_name": "Acme Health",
+             "trace_number": "T1", "method": "ACH", "payment_date": D(2026, 1, 27), "amount": 120},
+            {"remittance_id": "R2", "practice_id": P1, "payer_id": "ACME", "payer_name": "Acme Health",
+             "trace_number": "T2", "method": "CHK", "payment_date": D(2026, 2, 20), "amount": 70},
+            {"remittance_id": "RP2", "practice_id": P2, "payer_id": "ACME", "payer_name": "Acme Health",
+             "trace_number": "T3", "method": "ACH", "payment_date": D(2026, 2, 10), "amount": 350},
+        ])
+        payments = [("CP5", "R0", P1, "C5", "1", 400, 0, 400), ("CP1", "R1", P1, "C1", "1", 200, 120, 30),
+                    ("CP2", "R1", P1, "C2", "1", 100, 0, 0), ("CP2b", "R2", P1, "C2", "1", 100, 70, 0),
+                    ("CP3", "R2", P1, "C3", "1", 300, 0, 0), ("CPD", "RP2", P2, "D1", "1", 500, 350, 0)]
+        c.execute(s.claim_payment.insert(), [
+            {"claim_payment_id": i, "remittance_id": r, "practice_id": p, "claim_id": cl, "status_code": st,
+             "charge_amount": ch, "paid_amount": pd_, "patient_responsibility": pr}
+            for i, r, p, cl, st, ch, pd_, pr in payments
+        ])
+        adjustments = [("CP5", P1, "PR", "1", 400), ("CP1", P1, "CO", "45", 50), ("CP1", P1, "PR", "1", 30),
+                       ("CP2", P1, "CO", "16", 100), ("CP2b", P1, "CO", "45", 30), ("CP3", P1, "CO", "50", 300),
+                       ("CPD", P2, "CO", "45", 150)]
+        c.execute(s.claim_adjustment.insert(), [
+            {"claim_payment_id": cp, "line_number": 0, "adjustment_seq": i, "practice_id": p, "group_code": g,
+             "carc": carc, "amount": amt}
+            for i, (cp, p, g, carc, amt) in enumerate(adjustments, start=1)
+        ])
+        c.execute(s.patient_payment.insert(), [
+            {"patient_payment_id": "PP1", "practice_id": P1, "claim_id": "C5", "payment_date": D(2026, 1, 15),
+             "amount": 100, "channel": "portal"},
+            {"patient_payment_id": "PP2", "practice_id": P1, "claim_id": "C1", "payment_date": D(2026, 2, 10),
+             "amount": 30, "channel": "card"},
+            {"patient_payment_id": "PP3", "practice_id": P1, "claim_id": "C5", "payment_date": D(2026, 2, 25),
+             "amount": -9, "channel": "check"},
+        ])
+        c.execute(s.claim_write_off.insert(), [
+            {"write_off_id": "W1", "practice_id": P1, "claim_id": "C3", "write_off_date": D(2026, 3, 15),
+             "amount": 300, "reason": "denial"},
+        ])
+        c.execute(s.eligibility_check.insert(), [
+            {"check_id": f"E{i}", "practice_id": P1, "service_date": day, "requested_at": dt.datetime(2026, 1, 1),
+             "status": status}
+            for i, (day, status) in enumerate([(D(2026, 1, 5), "active"), (D(2026, 1, 10), "inactive"),
+                                               (D(2026, 2, 3), "active"), (D(2026, 2, 20), "pending")])
+        ])
+
+
+def _member(person, subscriber, relation, group, plan, start, end, tier):
+    return (
+        {"person_id": person, "member_id": person, "subscriber_id": subscriber, "subscriber_relation": relation,
+         "gender": "female", "birth_date": D(1980, 1, 1), "enrollment_start_date": start,
+         "enrollment_end_date": end, "payer": "ACME", "payer_type": "commercial", "plan": plan,
+         "group_id": group, "group_name": f"Employer {group}", "first_name": "F", "last_name": person,
+         "data_source": "fixture"},
+        {"person_id": person, "member_id": person, "enrollment_start_date": start, "tier_code": tier},
+    )
+
+
+def load_employer_fixture(engine: Engine) -> None:
+    """Employers GRP1 and GRP2; see test_metrics_employer.py for the worked answers."""
+    members = [
+        _member("A", "A", "self", E1, "PPO1", D(2026, 1, 1), D(2026, 3, 31), "EMP"),
+        _member("B", "B", "self", E1, "PPO1", D(2026, 1, 15), D(2026, 1, 20), "ESP"),
+        _member("B2", "B", "spouse", E1, "PPO1", D(2026, 1, 15), D(2026, 1, 20), "ESP"),
+        _member("C", "C", "self", E1, "PPO1", D(2025, 12, 1), D(2026, 2, 28), "EMP"),
+        _member("C", "C", "self", E1, "PPO1", D(2026, 3, 1), D(2099, 12, 31), "EMP"),
+        _member("D", "D", "self", E2, "HMO2", D(2026, 1, 1), D(2026, 12, 31), "EMP"),
+    ]
+    with engine.begin() as c:
+        c.execute(s.employer.insert(), [{"employer_id": E1, "employer_name": "Employer One"},
+                                        {"employer_id": E2, "employer_name": "Employer Two"}])
+        c.execute(s.eligibility.insert(), [m[0] for m in members])
+        c.execute(s.member_coverage_tier.insert(), [m[1] for m in members])
+        c.execute(s.medical_claim.insert(), [
+            _line("M1", 1, "A", "555555555", D(2026, 1, 10), 150, paid=100, allowed=120, plan="PPO1"),
+            _line("M2", 1, "A", "666666666", D(2026, 2, 3), 40000, claim_type="institutional", bill_type="111",
+                  revenue="0120", hcpcs=None, paid=30000, allowed=32500, plan="PPO1", end=D(2026, 2, 8)),
+            _line("M2", 2, "A", "666666666", D(2026, 2, 3), 40000, claim_type="institutional", bill_type="111",
+                  revenue="0250", hcpcs=None, paid=30000, allowed=32500, plan="PPO1", end=D(2026, 2, 8)),
+            _line("M3", 1, "B", "666666666", D(2026, 2, 5), 900, claim_type="institutional", bill_type="131",
+                  revenue="0450", hcpcs="99284", paid=500, allowed=600, plan="PPO1"),
+            _line("M4", 1, "D", "555555555", D(2026, 1, 12), 120, paid=80, allowed=90, plan="HMO2"),
+        ])
+        c.execute(s.pharmacy_claim.insert(), [
+            {"claim_id": "RX1", "claim_line_number": 1, "person_id": "C", "member_id": "C", "payer": "ACME",
+             "plan": "PPO1", "dispensing_date": D(2026, 3, 10), "paid_date": D(2026, 3, 12), "paid_amount": 40,
+             "allowed_amount": 50, "data_source": "fixture"},
+        ])

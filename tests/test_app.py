@@ -1,0 +1,176 @@
+"""The app shell over HTTP: login, deny by default, exports, callbacks, errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from tests.conftest import PASSWORD
+
+
+def test_healthz_is_public(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"app_db": "ok", "warehouse": "ok"}
+
+
+@pytest.mark.parametrize("path", ["/", "/practice", "/employer", "/admin", "/reports"])
+def test_pages_redirect_to_login_without_session(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+
+
+@pytest.mark.parametrize("path", ["/export/practice-kpis.csv", "/_dash-layout", "/_dash-dependencies",
+                                  "/admin/audit.csv"])
+def test_data_paths_answer_401_without_session(client, path):
+    assert client.get(path).status_code == 401
+
+
+def test_callback_without_session_is_401(client):
+    response = client.post("/_dash-update-component", json={"output": "practice-content.children"})
+    assert response.status_code == 401
+
+
+def test_login_needs_csrf_token(client):
+    response = client.post("/login", data={"email": "admin@test.example", "password": PASSWORD})
+    assert response.status_code == 400
+
+
+def test_wrong_password_and_unknown_email_answer_alike(client, auth):
+    wrong = auth.login("admin", password="not the password at all")
+    unknown = auth.login("nobody@test.example")
+    assert wrong.status_code == unknown.status_code == 401
+    assert "Invalid email or password" in wrong.get_data(as_text=True)
+    assert "Invalid email or password" in unknown.get_data(as_text=True)
+
+
+def test_login_then_pages_and_logout(client, auth):
+    response = auth.login("practice")
+    assert response.status_code == 302
+    assert client.get("/practice").status_code == 200
+    auth.logout()
+    assert client.get("/practice").status_code == 302
+
+
+def test_security_headers(client, auth):
+    auth.login("admin")
+    response = client.get("/practice")
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    cookie = response.headers.get("Set-Cookie", "")
+    assert "_csrf_token=" in cookie
+
+
+def test_export_streams_csv_within_scope(client, auth):
+    auth.login("practice")
+    response = client.get("/export/practice-kpis.csv?from=2026-01&to=2026-03")
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert {r["practice_id"] for r in rows} == {"111111111"}
+    jan = next(r for r in rows if r["month"] == "2026-01")
+    assert jan["charges"] == "300.00"
+    assert jan["denial_rate"] == "0.5"
+
+
+def test_export_refuses_other_practice(client, auth):
+    auth.login("practice")
+    response = client.get("/export/practice-kpis.csv?practice=222222222")
+    assert response.status_code == 403
+    assert "222222222" in response.get_data(as_text=True)  # the id they asked for, nothing more
+
+
+def test_export_refuses_wrong_audience(client, auth):
+    auth.login("practice")
+    assert client.get("/export/enrollment.csv").status_code == 403
+    auth.logout()
+    auth.login("employer")
+    assert client.get("/export/ar-aging.csv").status_code == 403
+
+
+def test_export_bad_input_is_a_clear_400(client, auth):
+    auth.login("admin")
+    response = client.get("/export/practice-kpis.csv?from=2026-13")
+    assert response.status_code == 400
+    assert "YYYY-MM" in response.get_data(as_text=True)
+    assert client.get("/export/no-such-report.csv").status_code == 404
+    assert client.get("/export/practice-kpis.csv?practice=000000000").status_code == 404
+
+
+def test_employer_export_is_suppressed(client, auth):
+    auth.login("employer")
+    response = client.get("/export/enrollment.csv?from=2026-01&to=2026-03")
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert rows
+    assert all(r["members"] == "" for r in rows)  # every fixture cell is 1..10
+    assert all(r["suppressed"] == "true" for r in rows)
+
+
+def test_admin_sees_employer_data_unsuppressed(client, auth):
+    auth.login("admin")
+    rows = list(csv.DictReader(io.StringIO(
+        client.get("/export/enrollment.csv?from=2026-01&to=2026-01&employer=GRP1").get_data(as_text=True))))
+    assert sum(int(r["members"]) for r in rows) == 4
+
+
+def _dash_post(client, output, inputs):
+    token = client.get_cookie("_csrf_token")
+    return client.post("/_dash-update-component", json={
+        "output": output, "outputs": {"id": output.split(".")[0], "property": output.split(".")[1]},
+        "inputs": inputs, "changedPropIds": [], "state": []},
+        headers={"X-CSRFToken": token.value if token else ""})
+
+
+def test_callback_needs_csrf_header(client, auth):
+    auth.login("practice")
+    client.get("/practice")
+    response = client.post("/_dash-update-component", json={"output": "practice-content.children"})
+    assert response.status_code == 403
+
+
+def test_callback_renders_in_scope_and_refuses_out_of_scope(client, auth):
+    auth.login("practice")
+    client.get("/practice")
+    client.get("/_dash-layout")
+    inputs = [{"id": "practice-from", "property": "value", "value": "2026-01"},
+              {"id": "practice-to", "property": "value", "value": "2026-03"},
+              {"id": "practice-entity", "property": "value", "value": "111111111"}]
+    ok = _dash_post(client, "practice-content.children", inputs)
+    assert ok.status_code == 200
+    assert "Days in A" in ok.get_data(as_text=True)
+    assert '"222222222"' not in ok.get_data(as_text=True)  # as an id, not digits of a float
+    inputs[2]["value"] = "222222222"
+    refused = _dash_post(client, "practice-content.children", inputs)
+    assert refused.status_code == 204
+    assert "222222222" not in refused.get_data(as_text=True)
+
+
+def test_unknown_callback_output_is_refused(client, auth):
+    auth.login("admin")
+    client.get("/practice")
+    assert _dash_post(client, "nothing-here.children", []).status_code == 403
+
+
+def test_page_of_other_audience_shows_no_access(client, auth):
+    auth.login("employer")
+    client.get("/employer")
+    response = _dash_post(client, "practice-content.children", [
+        {"id": "practice-from", "property": "value", "value": "2026-01"},
+        {"id": "practice-to", "property": "value", "value": "2026-03"},
+        {"id": "practice-entity", "property": "value", "value": None}])
+    assert response.status_code == 204
+
+
+def test_every_registered_callback_is_declared(app):
+    from dashboard.ui import registry
+
+    dash_app = app.extensions["dashboard"].dash_app
+    with app.test_request_context():
+        app.preprocess_request()
+    for output in dash_app.callback_map:
+        assert registry.is_registered_output(dash_app, output), output
+    assert json.dumps(sorted(dash_app.callback_map))  # serialisable ids

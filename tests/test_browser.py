@@ -1,0 +1,62 @@
+"""Real browser: log in with Chromium and see the role's overview with real KPIs."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.conftest import PASSWORD, USERS, make_app
+
+pytestmark = pytest.mark.browser
+SCREENSHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS") or Path(tempfile.gettempdir()) / "dashboard-screenshots")
+
+
+def _login(driver, base: str, who: str) -> None:
+    driver.get(f"{base}/login")
+    driver.find_element(By.ID, "email").send_keys(USERS[who][0])
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    driver.find_element(By.ID, "login-button").click()
+
+
+def test_practice_manager_logs_in_and_sees_kpis(browser_ready, dash_thread_server, dash_br, tmp_path,
+                                               fixture_warehouse_url):
+    app = make_app(tmp_path, fixture_warehouse_url)
+    dash_thread_server(app.extensions["dashboard"].dash_app, port=8061)
+    base = "http://localhost:8061"
+    driver = dash_br.driver
+    driver.get(f"{base}/practice")
+    assert "/login" in driver.current_url  # no session: sent to log in
+    _login(driver, base, "practice")
+    wait = WebDriverWait(driver, 30)
+    wait.until(EC.presence_of_element_located((By.ID, "kpi-days-in-ar")))
+    wait.until(EC.presence_of_element_located((By.ID, "grid-practice-kpis")))
+    text = driver.find_element(By.ID, "practice-content").text.upper()
+    assert "DAYS IN A/R" in text
+    assert "NET COLLECTION RATE" in text
+    assert driver.find_element(By.ID, "nav-user").text.startswith("pm@test.example")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / "practice.png"))
+    # the employer page is not theirs: the layout answers with "no access", never data
+    driver.get(f"{base}/employer")
+    wait.until(EC.presence_of_element_located((By.ID, "no-access")))
+    logs = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"
+            and "favicon" not in entry["message"]]
+    assert not logs, logs
+
+
+def test_wrong_password_shows_message(browser_ready, dash_thread_server, dash_br, tmp_path, fixture_warehouse_url):
+    app = make_app(tmp_path, fixture_warehouse_url)
+    dash_thread_server(app.extensions["dashboard"].dash_app, port=8062)
+    driver = dash_br.driver
+    driver.get("http://localhost:8062/login")
+    driver.find_element(By.ID, "email").send_keys(USERS["employer"][0])
+    driver.find_element(By.ID, "password").send_keys("wrong password entirely")
+    driver.find_element(By.ID, "login-button").click()
+    WebDriverWait(driver, 15).until(EC.presence_of_element_located((By.ID, "login-error")))
+    assert "Invalid email or password" in driver.find_element(By.ID, "login-error").text

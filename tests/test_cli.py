@@ -1,0 +1,97 @@
+"""The `dashboard` command: reports under a user's scope, users, bad input -> one clear line, non-zero."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import PASSWORD, USERS, make_app
+
+
+@pytest.fixture
+def env(tmp_path, fixture_warehouse_url):
+    make_app(tmp_path, fixture_warehouse_url)  # creates the app DB with the test users
+    return {**os.environ, "DASHBOARD_WAREHOUSE_URL": fixture_warehouse_url,
+            "DASHBOARD_APP_DB_URL": f"sqlite:///{tmp_path / 'app.sqlite'}", "DASHBOARD_DATA_DIR": str(tmp_path),
+            "DASHBOARD_SECRET_KEY": "cli-test"}
+
+
+def run(env, *args, stdin: str | None = None):
+    return subprocess.run([sys.executable, "-m", "dashboard.cli", *args], capture_output=True, text=True,
+                          env=env, input=stdin, timeout=120)
+
+
+def test_report_as_operator_to_stdout(env):
+    done = run(env, "report", "practice-kpis", "--from", "2026-01", "--to", "2026-03")
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert {r["practice_id"] for r in rows} == {"111111111", "222222222"}
+
+
+def test_report_under_user_scope_and_privacy(env, tmp_path):
+    out = tmp_path / "enrollment.csv"
+    done = run(env, "report", "enrollment", "--user", USERS["employer"][0], "--from", "2026-01", "--to", "2026-03",
+               "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert {r["employer_id"] for r in rows} == {"GRP1"}
+    assert all(r["members"] == "" for r in rows)  # 1..10 suppressed
+    refused = run(env, "report", "enrollment", "--user", USERS["employer"][0], "--employer", "GRP2")
+    assert refused.returncode == 4
+    assert refused.stderr.strip() == "error: employer 'GRP2' is not in your access"
+    assert refused.stdout == ""
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (("report", "nope"), 3, "unknown report 'nope'"),
+    (("report", "ar-aging", "--from", "26-01"), 2, "from must be a month written YYYY-MM"),
+    (("report", "ar-aging", "--practice", "000"), 3, "unknown practice '000'"),
+    (("report", "spend", "--employer", "NOPE"), 3, "unknown employer 'NOPE'"),
+    (("report", "spend", "--user", "ghost@test.example"), 3, "no active user"),
+])
+def test_bad_input_one_line_nonzero(env, args, code, message):
+    done = run(env, *args)
+    assert done.returncode == code
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_missing_warehouse(env, tmp_path):
+    done = run({**env, "DASHBOARD_WAREHOUSE_URL": f"duckdb:///{tmp_path / 'absent.duckdb'}"}, "report", "spend")
+    assert done.returncode == 5
+    assert "no warehouse" in done.stderr
+
+
+def test_users_add_and_list(env):
+    done = run(env, "users", "add", "new@test.example", "--role", "practice_manager", "--practice", "111111111",
+               "--password-stdin", stdin="a long enough passphrase\n")
+    assert done.returncode == 0, done.stderr
+    listing = run(env, "users", "list").stdout
+    assert "new@test.example" in listing
+    assert "111111111" in listing
+
+
+@pytest.mark.parametrize(("args", "stdin", "message"), [
+    (("--role", "superuser"), PASSWORD, "unknown role 'superuser'"),
+    (("--role", "practice_manager", "--practice", "999"), PASSWORD, "unknown practice '999'"),
+    (("--role", "practice_manager"), PASSWORD, "needs at least one --practice"),
+    (("--role", "admin"), "password1234", "too common"),
+    (("--role", "admin"), "short", "at least 12 characters"),
+])
+def test_users_add_rejects(env, args, stdin, message):
+    done = run(env, "users", "add", "x@test.example", *args, "--password-stdin", stdin=stdin + "\n")
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert "x@test.example" not in run(env, "users", "list").stdout
+
+
+def test_duplicate_user_is_refused(env):
+    done = run(env, "users", "add", USERS["admin"][0], "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
+    assert done.returncode == 2
+    assert "already exists" in done.stderr

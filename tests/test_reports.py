@@ -1,0 +1,93 @@
+"""The report catalog, the CLI and privacy rules over the fixture warehouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from dashboard import access, reports
+from dashboard.errors import AccessDenied, BadInput, NotFound
+from dashboard.privacy import SuppressionRule, suppress
+from dashboard.warehouse.engine import reader_engine
+
+ADMIN = access.scope_for(role="admin")
+PM = access.scope_for(role="practice_manager", practice_ids=["111111111"])
+EMP = access.scope_for(role="employer_admin", employer_ids=["GRP1"])
+
+
+@pytest.fixture(scope="module")
+def engine(fixture_warehouse_url):
+    return reader_engine(fixture_warehouse_url)
+
+
+@pytest.mark.parametrize("name", list(reports.CATALOG))
+def test_every_report_runs_with_its_columns(engine, name):
+    result = reports.run_report(name, scope=ADMIN, engine=engine, start="2025-10", end="2026-03")
+    assert list(result.frame.columns)[: len(result.report.columns)] == list(result.report.columns)
+    assert not result.frame.empty, name
+
+
+@pytest.mark.parametrize("name", [n for n, r in reports.CATALOG.items() if r.audience == "practice"])
+def test_practice_reports_stay_in_scope(engine, name):
+    frame = reports.run_report(name, scope=PM, engine=engine, start="2025-10", end="2026-03").frame
+    assert set(frame["practice_id"]) <= {"111111111", "all"}
+    with pytest.raises(AccessDenied):
+        reports.run_report(name, scope=PM, engine=engine, practice="222222222")
+    with pytest.raises(AccessDenied):
+        reports.run_report(name, scope=EMP, engine=engine)
+
+
+@pytest.mark.parametrize("name", [n for n, r in reports.CATALOG.items() if r.audience == "employer"])
+def test_employer_reports_are_suppressed_aggregates(engine, name):
+    frame = reports.run_report(name, scope=EMP, engine=engine, start="2026-01", end="2026-03").frame
+    assert set(frame["employer_id"]) == {"GRP1"}
+    assert "person_id" not in frame.columns
+    assert "member_id" not in frame.columns
+    report = reports.get_report(name)
+    for count_col in report.privacy.counts:
+        if count_col in frame.columns:
+            values = pd.to_numeric(frame[count_col], errors="coerce")
+            assert not ((values >= 1) & (values <= 10)).any(), (name, count_col)
+    with pytest.raises(AccessDenied):
+        reports.run_report(name, scope=EMP, engine=engine, employer="GRP2")
+    with pytest.raises(AccessDenied):
+        reports.run_report(name, scope=PM, engine=engine)
+
+
+def test_bad_inputs_are_clear(engine):
+    with pytest.raises(NotFound, match="unknown report"):
+        reports.run_report("nope", scope=ADMIN, engine=engine)
+    with pytest.raises(BadInput, match="YYYY-MM"):
+        reports.run_report("practice-kpis", scope=ADMIN, engine=engine, start="2026/01")
+    with pytest.raises(BadInput, match="before"):
+        reports.run_report("practice-kpis", scope=ADMIN, engine=engine, start="2026-03", end="2026-01")
+    with pytest.raises(NotFound, match="unknown practice"):
+        reports.run_report("practice-kpis", scope=ADMIN, engine=engine, practice="123")
+    with pytest.raises(NotFound, match="unknown employer"):
+        reports.run_report("spend", scope=ADMIN, engine=engine, employer="NOPE")
+
+
+def test_default_period_ends_at_data_as_of(engine):
+    result = reports.run_report("practice-kpis", scope=ADMIN, engine=engine)
+    assert result.filters.end == dt.date(2026, 3, 1)
+    assert result.filters.start == dt.date(2025, 4, 1)
+
+
+def test_primary_and_complementary_suppression():
+    frame = pd.DataFrame({"employer_id": ["E"] * 4, "month": ["2026-01"] * 4, "tier": ["EMP", "ESP", "ECH", "FAM"],
+                          "members": [120, 7, 40, 55], "paid": [1000.0, 70.0, 400.0, 550.0]})
+    rule = SuppressionRule(counts={"members": ("paid",)}, group_by=("employer_id", "month"),
+                           complementary=("members",))
+    out = suppress(frame, rule)
+    # ESP (7) is primary; ECH (40, the next smallest) is complementary so ESP cannot be derived from a total
+    assert list(out["members"]) == [120, None, None, 55]
+    assert list(out["paid"]) == [1000.0, None, None, 550.0]
+    assert list(out["suppressed"]) == [False, True, True, False]
+
+
+def test_zero_is_not_suppressed_and_two_primaries_need_no_complement():
+    frame = pd.DataFrame({"g": ["a"] * 3, "n": [0, 3, 4]})
+    out = suppress(frame, SuppressionRule(counts={"n": ()}, group_by=("g",), complementary=("n",)))
+    assert list(out["n"]) == [0, None, None]
