@@ -6,6 +6,7 @@ and privacy rules; without ``--user`` it runs with full (operator) access.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import sys
@@ -20,6 +21,7 @@ from dashboard.config import load_settings
 from dashboard.errors import BadInput, DashboardError, NotFound
 
 DEMO_ACCOUNTS_FILE = "demo-accounts.txt"
+log = logging.getLogger(__name__)
 
 
 def _app_db():
@@ -140,13 +142,15 @@ LOAD_FORMATS = ("tuva", "x12-835", "x12-834")
 
 @cli.command()
 @click.option("--format", "fmt", required=True, type=click.Choice(LOAD_FORMATS), help="What the input is.")
+@click.option("--allow-unbalanced", is_flag=True,
+              help="x12-835: load files that break the 835 balancing rules, listing each problem as a warning.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-def load(fmt: str, paths: tuple[Path, ...]) -> None:
+def load(fmt: str, paths: tuple[Path, ...], allow_unbalanced: bool) -> None:
     """Load data into the warehouse, all or nothing (tuva: one directory; x12-*: one or more files)."""
     from dashboard.warehouse.loaders.run import run_load
 
     settings = load_settings()
-    for line in run_load(settings.warehouse_url, fmt=fmt, paths=list(paths)):
+    for line in run_load(settings.warehouse_url, fmt=fmt, paths=list(paths), allow_unbalanced=allow_unbalanced):
         click.echo(line)
 
 
@@ -237,6 +241,13 @@ def main() -> None:
     except sa.exc.OperationalError as exc:
         click.echo(f"error: the database is not reachable ({type(exc.orig).__name__})", err=True)
         sys.exit(6)
+    except Exception as exc:
+        # Never a traceback: database errors quote the row values, which can be PHI. The operator gets the
+        # kind of failure; loads and user changes run in one transaction, so nothing was written.
+        log.error("unexpected %s in the dashboard command", type(exc).__name__)
+        click.echo(f"error: internal error ({type(exc).__name__}); nothing was changed. Please report it.",
+                   err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -110,6 +110,11 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            "Every 835 CAS adjustment by month, payer, group code and reason code.", money=("amount",)),
     Report("denials", "Denials", "practice", _ADJ_COLUMNS, pm.denials,
            "835 adjustments that are denials (not contractual, not patient cost share).", money=("amount",)),
+    Report("denied-claims", "Denial worklist", "practice",
+           ("practice_id", "claim_id", "payer", "payment_date", "claim_status", "claim_charge", "claim_paid",
+            "line_number", "procedure_code", "group_code", "carc", "amount", "remark_codes", "matched"),
+           pm.denied_claims, "Each denial adjustment with its claim, service line and remark codes (line 0 = "
+           "claim level).", money=("claim_charge", "claim_paid", "amount")),
     Report("remittances", "Remittances (835 payments)", "practice",
            ("practice_id", "trace_number", "payer", "payment_date", "method", "amount", "claims",
             "unmatched_claims"),

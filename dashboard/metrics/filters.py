@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from dashboard.errors import BadInput
+from dashboard.warehouse.schema import CALENDAR_FIRST_YEAR, CALENDAR_LAST_YEAR
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -20,7 +21,12 @@ def parse_month(text: str, *, name: str = "month") -> dt.date:
     match = _MONTH.match(text.strip()) if isinstance(text, str) else None
     if not match or not 1 <= int(match.group(2)) <= 12 or not 1900 <= int(match.group(1)) <= 2100:
         raise BadInput(f"{name} must be a month written YYYY-MM, got {text!r}")
-    return dt.date(int(match.group(1)), int(match.group(2)), 1)
+    year = int(match.group(1))
+    if not CALENDAR_FIRST_YEAR <= year <= CALENDAR_LAST_YEAR:
+        # Month-based KPIs join the warehouse calendar; outside it they would be silently empty.
+        raise BadInput(f"{name} {text.strip()} is outside the warehouse calendar "
+                       f"({CALENDAR_FIRST_YEAR}-01 to {CALENDAR_LAST_YEAR}-12)")
+    return dt.date(year, int(match.group(2)), 1)
 
 
 def add_months(month: dt.date, count: int) -> dt.date:

@@ -243,6 +243,13 @@ def denial_rate(conn: Connection, f: Filters) -> pd.DataFrame:
                 "denial_rate_dollars"]]
 
 
+def _net_collection_ratio(sums: pd.DataFrame) -> pd.Series:
+    """(payments − refunds) ÷ (charges − contractual adjustments); undefined (NaN) when the denominator
+    is not positive, e.g. a month with payments and contractual adjustments but no new charges."""
+    denominator = sums["charges"] - sums["contractual_adjustments"]
+    return ratio(sums["payments"] - sums["refunds"], denominator.where(denominator > 0))
+
+
 def first_pass_resolution_rate(conn: Connection, f: Filters) -> pd.DataFrame:
     """First-pass resolution = claims resolved on first submission (accepted by the clearinghouse on its
     first answer, and paid or moved to patient responsibility on the first adjudication) ÷ claims first
@@ -261,8 +268,7 @@ def collection_rates(conn: Connection, f: Filters) -> pd.DataFrame:
                                                                    how="outer")
     out = out.fillna({"charges": 0.0, "payments": 0.0, "refunds": 0.0, "contractual_adjustments": 0.0,
                       "payer_payments": 0.0, "patient_payments": 0.0})
-    out["net_collection_rate"] = ratio(out["payments"] - out["refunds"],
-                                       out["charges"] - out["contractual_adjustments"])
+    out["net_collection_rate"] = _net_collection_ratio(out)
     out["gross_collection_rate"] = ratio(out["payments"], out["charges"])
     return out
 
@@ -316,6 +322,53 @@ def adjustments(conn: Connection, f: Filters, *, denials_only: bool = False) -> 
 def denials(conn: Connection, f: Filters) -> pd.DataFrame:
     """Denial adjustments by month, payer, group and CARC (see :func:`adjustments`)."""
     return adjustments(conn, f, denials_only=True)
+
+
+def denied_claims(conn: Connection, f: Filters) -> pd.DataFrame:
+    """The denial worklist: each denial adjustment (CAS in the denial category) of a remittance paid in
+    the period, at claim level (line 0) or on a service line with its procedure code, the claim's CLP02
+    status, and the remark codes (LQ on the line, MOA/MIA on the claim) that explain it; ``matched``
+    says whether CLP01 names a claim in medical_claim. Source: X12 835 CAS, SVC, LQ; CARC/RARC lists."""
+    adj = m.stg_adjustment(f.practice_ids).subquery("adj")
+    cp, sl, rc = s.claim_payment, s.service_line_payment, s.remark_code
+    claim = m.stg_practice_claim(f.practice_ids).subquery("claim")
+    q = (
+        sa.select(adj.c.practice_id, adj.c.claim_id, adj.c.payer, adj.c.payment_date, cp.c.status_code,
+                  cp.c.charge_amount, cp.c.paid_amount, adj.c.line_number, sl.c.procedure_code, adj.c.group_code,
+                  adj.c.carc, adj.c.amount, claim.c.claim_id.is_not(None), adj.c.claim_payment_id)
+        .select_from(adj)
+        .join(cp, cp.c.claim_payment_id == adj.c.claim_payment_id)
+        .outerjoin(sl, sa.and_(sl.c.claim_payment_id == adj.c.claim_payment_id,
+                               sl.c.line_number == adj.c.line_number))
+        .outerjoin(claim, sa.and_(claim.c.claim_id == adj.c.claim_id, claim.c.practice_id == adj.c.practice_id))
+        .where(adj.c.category == "denial")
+        .where(_between(adj.c.payment_date, f.start, f.end_date))
+    )
+    columns = ["practice_id", "claim_id", "payer", "payment_date", "claim_status", "claim_charge", "claim_paid",
+               "line_number", "procedure_code", "group_code", "carc", "amount", "matched", "claim_payment_id"]
+    out = fetch(conn, q.order_by(adj.c.practice_id, adj.c.payment_date, adj.c.claim_id, adj.c.claim_payment_id,
+                                 adj.c.line_number, adj.c.group_code, adj.c.carc), columns)
+    listed = q.with_only_columns(adj.c.claim_payment_id).distinct().subquery("listed")
+    remarks = fetch(conn, sa.select(rc.c.claim_payment_id, rc.c.line_number, rc.c.code)
+                    .join(listed, listed.c.claim_payment_id == rc.c.claim_payment_id)
+                    .where(m.within(rc.c.practice_id, f.practice_ids))
+                    .order_by(rc.c.claim_payment_id, rc.c.line_number, rc.c.remark_seq),
+                    ["claim_payment_id", "line_number", "code"])
+    by_line: dict[tuple[str, int], list[str]] = {}
+    for r in remarks.itertuples(index=False):
+        by_line.setdefault((r.claim_payment_id, int(r.line_number)), []).append(r.code)
+
+    def codes(claim_payment_id: str, line_number: int) -> str:
+        # A claim-level remark (line 0) explains every line of the claim.
+        found = by_line.get((claim_payment_id, line_number), [])
+        if line_number != 0:
+            found = found + by_line.get((claim_payment_id, 0), [])
+        return ",".join(dict.fromkeys(found))
+
+    out["line_number"] = out["line_number"].astype("int64")
+    out["remark_codes"] = [codes(c, n) for c, n in zip(out["claim_payment_id"], out["line_number"], strict=True)]
+    out["matched"] = out["matched"].astype(bool)
+    return out.drop(columns="claim_payment_id")
 
 
 def payer_mix(conn: Connection, f: Filters) -> pd.DataFrame:
@@ -438,7 +491,6 @@ def practice_summary(conn: Connection, f: Filters) -> pd.DataFrame:
     out["denial_rate"] = ratio(out["denied"], out["adjudicated"])
     out["denial_rate_dollars"] = ratio(out["charges_denied"], out["charges_adjudicated"])
     out["first_pass_resolution_rate"] = ratio(out["resolved_first_pass"], out["adjudicated"])
-    out["net_collection_rate"] = ratio(out["payments"] - out["refunds"],
-                                       out["charges"] - out["contractual_adjustments"])
+    out["net_collection_rate"] = _net_collection_ratio(out)
     out["gross_collection_rate"] = ratio(out["payments"], out["charges"])
     return out

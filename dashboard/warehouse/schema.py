@@ -396,6 +396,26 @@ eligibility_check = Table(
     Column("trace_number", String),  # TRN02
 )
 
+# 834 maintenance as received, and what it did to the eligibility spans (the audit trail of a span).
+enrollment_change = Table(
+    "enrollment_change",
+    metadata,
+    Column("change_id", String, primary_key=True),
+    Column("source_file", String, nullable=False),
+    Column("segment", String),  # INS#n / HD#n of the change
+    Column("employer_id", String, nullable=False),  # REF*1L, else N1*P5 N104
+    Column("person_id", String, nullable=False),
+    Column("subscriber_id", String, nullable=False),  # REF*0F
+    Column("relationship_code", String),  # INS02: 18 self, 01 spouse, 19 child
+    Column("maintenance_type", String, nullable=False),  # INS03 / HD01: 001 021 024 025 030
+    Column("maintenance_reason", String),  # INS04: e.g. 07 termination of benefits, 28 initial enrollment
+    Column("insurance_line", String),  # HD03: HLT DEN VIS HMO PPO ...
+    Column("plan", String),
+    Column("coverage_level", String),  # HD05: EMP ESP ECH FAM ...
+    Column("effective_date", Date),
+    Column("action", String, nullable=False),  # what was applied to the spans
+)
+
 # --- Bookkeeping --------------------------------------------------------------------------------
 
 data_load = Table(

@@ -12,8 +12,10 @@ from dashboard.warehouse.loaders.transaction import load_transaction
 Progress = Callable[[str], None]
 
 
-def run_load(url: str, *, fmt: str, paths: Sequence[Path], progress: Progress | None = None) -> list[str]:
-    """Load ``paths`` as ``fmt``; returns one summary line per file. Nothing is written on any error."""
+def run_load(url: str, *, fmt: str, paths: Sequence[Path], progress: Progress | None = None,
+             allow_unbalanced: bool = False) -> list[str]:
+    """Load ``paths`` as ``fmt``; returns one summary line per file. Nothing is written on any error.
+    ``allow_unbalanced`` (835 only) loads files that break the balancing rules, with a warning each."""
     for path in paths:
         if not path.exists():
             raise LoadError("no such file or directory", file=str(path))
@@ -29,7 +31,7 @@ def run_load(url: str, *, fmt: str, paths: Sequence[Path], progress: Progress | 
         elif fmt == "x12-835":
             from dashboard.warehouse.loaders.remittance import load_835_files
 
-            results = load_835_files(conn, paths, progress=progress)
+            results = load_835_files(conn, paths, progress=progress, allow_unbalanced=allow_unbalanced)
         elif fmt == "x12-834":
             from dashboard.warehouse.loaders.enrollment import load_834_files
 
