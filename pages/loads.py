@@ -13,7 +13,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
 from dashboard import jobs
-from dashboard.errors import BadInput
+from dashboard.errors import BadInput, DashboardError
 from dashboard.ui.context import app_db, warehouse_url
 from dashboard.ui.registry import callback, page
 from dashboard.warehouse.loaders.run import run_load
@@ -33,6 +33,8 @@ def layout(scope, **_):
         dbc.Row([dbc.Col([dbc.Label("Format", html_for="load-format"),
                           dcc.Dropdown(id="load-format", options=FORMATS, value="x12-835", clearable=False)], md=6)],
                 className="mb-3"),
+        dbc.Checkbox(id="load-allow-unbalanced", value=False, className="mb-3",
+                     label="Accept 835 files that break the balancing rules (each problem is listed as a warning)"),
         dcc.Upload(id="load-upload", multiple=True, max_size=MAX_UPLOAD_BYTES,
                    children=html.Div(["Drag files here or ", html.A("choose files")]),
                    className="border border-2 rounded p-4 text-center bg-white mb-3", style={"borderStyle": "dashed"}),
@@ -59,9 +61,9 @@ def _save_uploads(contents: list[str], names: list[str], folder: Path) -> list[P
 
 
 @callback(Output("load-job", "data"), Output("load-poll", "disabled"), Input("load-upload", "contents"),
-          State("load-upload", "filename"), State("load-format", "value"), audience="admin",
-          prevent_initial_call=True)
-def start_load(scope, contents, names, fmt):
+          State("load-upload", "filename"), State("load-format", "value"), State("load-allow-unbalanced", "value"),
+          audience="admin", prevent_initial_call=True)
+def start_load(scope, contents, names, fmt, allow_unbalanced):
     if not contents:
         return None, True
     folder = Path(tempfile.mkdtemp(prefix="dashboard-upload-"))
@@ -78,9 +80,15 @@ def start_load(scope, contents, names, fmt):
 
             target = [folder] if fmt == "tuva" else paths
             progress(f"checking {len(paths)} file(s) as {fmt}")
-            lines = run_load(url, fmt=fmt, paths=target, progress=progress)
-            service.audit(db, "load", user_id=scope.user_id, email=scope.email,
-                          detail={"format": fmt, "files": [p.name for p in paths], "result": lines})
+            detail = {"format": fmt, "files": [p.name for p in paths], "allow_unbalanced": allow_unbalanced is True}
+            try:
+                lines = run_load(url, fmt=fmt, paths=target, progress=progress,
+                                 allow_unbalanced=allow_unbalanced is True)
+            except DashboardError as exc:
+                service.audit(db, "load.rejected", user_id=scope.user_id, email=scope.email,
+                              detail={**detail, "error": str(exc)})
+                raise
+            service.audit(db, "load", user_id=scope.user_id, email=scope.email, detail={**detail, "result": lines})
             return lines
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -97,7 +105,7 @@ def poll_load(scope, _n, job_id):
         return "", True
     lines = [html.Div(line) for line in job.lines]
     if job.status == "running":
-        return dbc.Alert([dbc.Spinner(size="sm", className="me-2"), "Loading…", *lines], color="info"), False
+        return dbc.Alert([dbc.Spinner(size="sm", spinner_class_name="me-2"), "Loading…", *lines], color="info"), False
     if job.status == "failed":
         return dbc.Alert([html.Strong("Nothing was loaded. "), job.error, *lines], color="danger",
                          id="load-error"), True
