@@ -41,12 +41,13 @@ class Report:
 def _practice_kpis(conn: Connection, f: Filters) -> pd.DataFrame:
     key = pm.KEY
     out = pm.collection_rates(conn, f)
+    ar = pm.ar_balance(conn, f)
     for frame in (
-        pm.days_in_ar(conn, f)[[*key, "ar_balance", "days_in_ar"]],
+        pm.days_in_ar(conn, f, ar=ar)[[*key, "ar_balance", "days_in_ar"]],
         pm.clean_claim_rate(conn, f)[[*key, "clean_claim_rate"]],
         pm.denial_rate(conn, f)[[*key, "denial_rate", "denial_rate_dollars"]],
         pm.first_pass_resolution_rate(conn, f)[[*key, "first_pass_resolution_rate"]],
-        pm.ar_over_90_pct(conn, f)[[*key, "ar_over_90_pct"]],
+        pm.ar_over_90_pct(conn, f, ar=ar)[[*key, "ar_over_90_pct"]],
         pm.days_to_payment(conn, f)[[*key, "average_days_to_payment"]],
     ):
         out = out.merge(frame, on=key, how="outer")

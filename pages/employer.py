@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
-from dash import Input, Output, html
+from dash import Input, Output, dcc, html
 
 from dashboard.reports import run_report
 from dashboard.ui import components as ui
@@ -23,7 +23,7 @@ def layout(scope, **_):
         ui.filter_bar("employer", months=ctx.months, start=ctx.start, end=ctx.end, entity_label="Employer",
                       entity_options=ctx.employers,
                       entity_value=ctx.employers[0]["value"] if len(ctx.employers) == 1 else None),
-        html.Div(id="employer-content"),
+        dcc.Loading(html.Div(id="employer-content"), type="default", delay_show=300),
     ])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, html
+from dash import Input, Output, dcc, html
 
 from dashboard.metrics.definitions import AGING_BUCKETS
 from dashboard.reports import run_report
@@ -21,7 +21,7 @@ def layout(scope, **_):
         ui.filter_bar("practice", months=ctx.months, start=ctx.start, end=ctx.end, entity_label="Practice",
                       entity_options=ctx.practices,
                       entity_value=ctx.practices[0]["value"] if len(ctx.practices) == 1 else None),
-        html.Div(id="practice-content"),
+        dcc.Loading(html.Div(id="practice-content"), type="default", delay_show=300),
     ])
 
 
@@ -45,6 +45,7 @@ def render(scope, start, end, practice):
     aging = run_report("ar-aging", **args)
     denials = run_report("denials", **args)
     remits = run_report("remittances", **args)
+    mix = run_report("payer-mix", **args).frame
     k = kpis.frame
     if k.empty:
         return dbc.Alert("No claims for this selection.", color="info")
@@ -91,13 +92,20 @@ def render(scope, start, end, practice):
         by_code = (d.assign(code=d["group_code"] + "-" + d["carc"]).groupby("code", as_index=False)["amount"].sum()
                    .sort_values("amount", ascending=True).tail(10))
         denial_fig = ui.style_figure(go.Figure(go.Bar(x=by_code["amount"], y=by_code["code"], orientation="h")),
-                                     "Denied dollars by CAS group and reason code")
+                                     "Denied dollars by CAS group and reason code", horizontal=True)
+    if mix.empty:
+        mix_fig = ui.empty_figure("No charges in this period")
+    else:
+        by_payer = mix.groupby("payer", as_index=False)["charges"].sum().sort_values("charges").tail(10)
+        mix_fig = ui.style_figure(go.Figure(go.Bar(x=by_payer["charges"], y=by_payer["payer"], orientation="h")),
+                                  "Charges by payer (payer mix)", horizontal=True)
     href = {"start": start, "end": end, "practice": practice}
     return html.Div([
         cards,
         dbc.Row([dbc.Col(ui.graph(trend, "practice-trend"), md=6),
                  dbc.Col(ui.graph(aging_fig, "practice-aging"), md=6)]),
-        dbc.Row([dbc.Col(ui.graph(denial_fig, "practice-denials"), md=6)], className="mb-3"),
+        dbc.Row([dbc.Col(ui.graph(denial_fig, "practice-denials"), md=6),
+                 dbc.Col(ui.graph(mix_fig, "practice-payer-mix"), md=6)], className="mb-3"),
         ui.report_grid(kpis.report, kpis.frame, grid_id="grid-practice-kpis",
                        href=ui.export_href("practice-kpis", **href)),
         ui.report_grid(aging.report, aging.frame, grid_id="grid-ar-aging", href=ui.export_href("ar-aging", **href)),

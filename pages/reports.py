@@ -23,7 +23,7 @@ def layout(scope, **_):
                                clearable=False)], className="mb-3", style={"maxWidth": "28rem"}),
         ui.filter_bar("reports", months=ctx.months, start=ctx.start, end=ctx.end, entity_label="Practice or employer",
                       entity_options=entities, entity_value=None),
-        html.Div(id="reports-content"),
+        dcc.Loading(html.Div(id="reports-content"), type="default", delay_show=300),
     ])
 
 

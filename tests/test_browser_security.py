@@ -8,6 +8,7 @@ import time
 
 import pyotp
 import pytest
+from selenium.common.exceptions import ElementClickInterceptedException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -25,7 +26,11 @@ def _severe(driver) -> list[dict]:
 
 def _click(driver, element) -> None:
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-    element.click()
+    try:
+        element.click()
+    except ElementClickInterceptedException:
+        # A native select's popup can still cover the page in headless Chromium: click through the DOM.
+        driver.execute_script("arguments[0].click()", element)
 
 
 def test_required_mfa_enrolment_then_two_step_login(browser_ready, dash_thread_server, dash_br, tmp_path,

@@ -91,3 +91,13 @@ def test_zero_is_not_suppressed_and_two_primaries_need_no_complement():
     frame = pd.DataFrame({"g": ["a"] * 3, "n": [0, 3, 4]})
     out = suppress(frame, SuppressionRule(counts={"n": ()}, group_by=("g",), complementary=("n",)))
     assert list(out["n"]) == [0, None, None]
+
+
+def test_readme_lists_every_report_with_its_columns():
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    for name, report in reports.CATALOG.items():
+        row = next((line for line in readme.splitlines() if line.startswith(f"| `{name}` |")), None)
+        assert row is not None, f"README has no row for {name}"
+        assert ", ".join(report.columns) in row, name

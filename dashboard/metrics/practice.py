@@ -104,7 +104,16 @@ def ar_balance(conn: Connection, f: Filters) -> pd.DataFrame:
     contractual adjustments − patient payments + refunds − write-offs), net of credit balances; split
     into insurance and patient; ``ar_over_90`` is the part from dates of service more than 90 days
     before the month end. Source: AAFP / HFMA MAP (A/R net of credits)."""
-    ledger = m.int_ar_ledger(f.practice_ids).subquery("ledger")
+    raw = m.int_ar_ledger(f.practice_ids).subquery("raw")
+    # Summed by transaction month and date of service first: "dated on or before the month end" only
+    # depends on the transaction's month, so each month end then scans days, not every ledger entry.
+    txn_month = m.month_of(raw.c.txn_date)
+    ledger = (
+        sa.select(raw.c.practice_id, txn_month.label("txn_month"), raw.c.service_date, raw.c.responsibility,
+                  sa.func.sum(raw.c.amount).label("amount"))
+        .group_by(raw.c.practice_id, txn_month, raw.c.service_date, raw.c.responsibility)
+        .subquery("ledger")
+    )
     months = _month_ends(f)
     old = ledger.c.service_date < months.c.month_end - 90
     q = (
@@ -116,24 +125,26 @@ def ar_balance(conn: Connection, f: Filters) -> pd.DataFrame:
             sa.func.sum(sa.case((old, ledger.c.amount), else_=0)),
         )
         .select_from(ledger)
-        .join(months, ledger.c.txn_date <= months.c.month_end)
+        .join(months, ledger.c.txn_month <= months.c.month_start)
         .group_by(ledger.c.practice_id, months.c.month_start)
     )
     return fetch(conn, q, [*KEY, "ar_balance", "ar_insurance", "ar_patient", "ar_over_90"])
 
 
-def ar_over_90_pct(conn: Connection, f: Filters) -> pd.DataFrame:
+def ar_over_90_pct(conn: Connection, f: Filters, *, ar: pd.DataFrame | None = None) -> pd.DataFrame:
     """% A/R over 90 days = A/R from dates of service more than 90 days before the month end ÷ total
-    A/R (both net of credits). Source: kpi-reference (vendor guidance, benchmark ~10–20%)."""
-    ar = ar_balance(conn, f)
+    A/R (both net of credits). Source: kpi-reference (vendor guidance, benchmark ~10–20%).
+    ``ar``: an :func:`ar_balance` result for the same filters, to avoid computing it twice."""
+    ar = (ar_balance(conn, f) if ar is None else ar).copy()
     ar["ar_over_90_pct"] = ratio(ar["ar_over_90"], ar["ar_balance"])
     return ar[[*KEY, "ar_over_90", "ar_balance", "ar_over_90_pct"]]
 
 
-def days_in_ar(conn: Connection, f: Filters) -> pd.DataFrame:
+def days_in_ar(conn: Connection, f: Filters, *, ar: pd.DataFrame | None = None) -> pd.DataFrame:
     """Days in A/R = A/R at month end ÷ average daily gross charges of the 3 months ending that month
-    (Σ charges of the 3 months ÷ their days). Source: AAFP; HFMA MAP key "net days in A/R"."""
-    ar = ar_balance(conn, f)[[*KEY, "ar_balance"]]
+    (Σ charges of the 3 months ÷ their days). Source: AAFP; HFMA MAP key "net days in A/R".
+    ``ar``: an :func:`ar_balance` result for the same filters, to avoid computing it twice."""
+    ar = (ar_balance(conn, f) if ar is None else ar)[[*KEY, "ar_balance"]]
     monthly = charges(conn, f, start=add_months(f.start, -2))
     rows = []
     month = f.start
@@ -472,9 +483,9 @@ def practice_summary(conn: Connection, f: Filters) -> pd.DataFrame:
         "adj": _first_adjudications(conn, f)[["practice_id", "adjudicated", "denied", "charges_adjudicated",
                                              "charges_denied", "resolved_first_pass"]],
     }
-    end = days_in_ar(conn, Filters(start=f.end, end=f.end, practice_ids=f.practice_ids))
-    end = end.merge(ar_balance(conn, Filters(start=f.end, end=f.end, practice_ids=f.practice_ids))
-                    [["practice_id", "ar_over_90"]], on="practice_id", how="outer")
+    last = Filters(start=f.end, end=f.end, practice_ids=f.practice_ids)
+    ar = ar_balance(conn, last)
+    end = days_in_ar(conn, last, ar=ar).merge(ar[["practice_id", "ar_over_90"]], on="practice_id", how="outer")
     end = end[["practice_id", "ar_balance", "average_daily_charges", "ar_over_90"]]
     # A practice with no claims in one of the sources yields an empty frame of untyped columns: cast
     # before summing so an empty source is zeros, not missing columns.

@@ -68,10 +68,17 @@ def _column_def(report: Report, name: str) -> dict:
     return col
 
 
+SHORT_TABLE_ROWS = 10
+
+
 def report_grid(report: Report, frame: pd.DataFrame, *, grid_id: str, href: str, height: int = 380) -> html.Div:
     """The report as an AG Grid with a CSV download link for exactly the same filters."""
     columns = [c for c in frame.columns]
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    options: dict = {"pagination": True, "paginationPageSize": 20}
+    style: dict = {"height": f"{height}px"}
+    if len(records) <= SHORT_TABLE_ROWS:  # a short table takes its own height instead of a scrolling box
+        options, style = {"domLayout": "autoHeight"}, {}
     return html.Div([
         html.Div([
             html.H5(report.title, className="mb-0"),
@@ -81,9 +88,8 @@ def report_grid(report: Report, frame: pd.DataFrame, *, grid_id: str, href: str,
         html.Div(report.description, className="small text-muted mb-2"),
         dag.AgGrid(
             id=grid_id, rowData=records, columnDefs=[_column_def(report, c) for c in columns],
-            defaultColDef={"minWidth": 110, "flex": 1}, dashGridOptions={"pagination": True,
-                                                                         "paginationPageSize": 20},
-            style={"height": f"{height}px"}, className="ag-theme-alpine",
+            defaultColDef={"minWidth": 110, "flex": 1}, dashGridOptions=options,
+            style=style, className="ag-theme-alpine",
         ),
     ], className="mb-4")
 
@@ -114,10 +120,16 @@ def empty_figure(message: str) -> go.Figure:
     return fig
 
 
-def style_figure(fig: go.Figure, title: str) -> go.Figure:
+def style_figure(fig: go.Figure, title: str, *, horizontal: bool = False) -> go.Figure:
+    """Common layout; months and buckets are labels, not a time axis. ``horizontal`` bars put the labels
+    on y and the (money) values on x."""
     fig.update_layout(title=title, height=320, margin={"l": 40, "r": 10, "t": 50, "b": 40},
                       legend={"orientation": "h", "y": -0.2}, template="plotly_white")
-    fig.update_xaxes(type="category")  # months and buckets are labels, not a time axis
+    if horizontal:
+        fig.update_yaxes(type="category")
+        fig.update_xaxes(type="linear", tickprefix="$", tickformat="~s")
+    else:
+        fig.update_xaxes(type="category")
     return fig
 
 
