@@ -16,12 +16,14 @@ def layout(scope, **_):
     entities = ctx.practices if scope.can_view("practice") else []
     if scope.can_view("employer"):
         entities = entities + ctx.employers
+    kinds = [k for k in ("practice", "employer") if scope.can_view(k)]
+    label = " or ".join(kinds).capitalize() or "Practice"
     return html.Div([
         html.H3("Reports", className="mb-3"),
         html.Div([html.Label("Report", htmlFor="reports-name", className="form-label"),
                   dcc.Dropdown(id="reports-name", options=options, value=options[0]["value"] if options else None,
                                clearable=False)], className="mb-3", style={"maxWidth": "28rem"}),
-        ui.filter_bar("reports", months=ctx.months, start=ctx.start, end=ctx.end, entity_label="Practice or employer",
+        ui.filter_bar("reports", months=ctx.months, start=ctx.start, end=ctx.end, entity_label=label,
                       entity_options=entities, entity_value=None),
         dcc.Loading(html.Div(id="reports-content"), type="default", delay_show=300),
     ])

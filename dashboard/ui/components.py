@@ -100,6 +100,7 @@ def month_options(months: Sequence[str]) -> list[dict]:
 
 def filter_bar(prefix: str, *, months: Sequence[str], start: str, end: str, entity_label: str,
                entity_options: list[dict], entity_value: str | None) -> dbc.Row:
+    everything = "All my " + " and ".join(f"{kind}s" for kind in entity_label.lower().split(" or "))
     return dbc.Row([
         dbc.Col([dbc.Label("From", html_for=f"{prefix}-from"),
                  dcc.Dropdown(id=f"{prefix}-from", options=month_options(months), value=start, clearable=False)],
@@ -108,7 +109,7 @@ def filter_bar(prefix: str, *, months: Sequence[str], start: str, end: str, enti
                  dcc.Dropdown(id=f"{prefix}-to", options=month_options(months), value=end, clearable=False)], md=2),
         dbc.Col([dbc.Label(entity_label, html_for=f"{prefix}-entity"),
                  dcc.Dropdown(id=f"{prefix}-entity", options=entity_options, value=entity_value,
-                              clearable=True, placeholder=f"All my {entity_label.lower()}s")], md=4),
+                              clearable=True, placeholder=everything)], md=4),
     ], className="g-3 mb-4 align-items-end")
 
 
@@ -130,6 +131,7 @@ def style_figure(fig: go.Figure, title: str, *, horizontal: bool = False) -> go.
         fig.update_xaxes(type="linear", tickprefix="$", tickformat="~s")
     else:
         fig.update_xaxes(type="category")
+        fig.update_yaxes(tickprefix="$", tickformat="~s")  # every vertical chart here plots dollars
     return fig
 
 
