@@ -30,7 +30,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"duckdb:///{Path(tmp) / 'bench.duckdb'}"
         started = time.perf_counter()
-        summary = rebuild_warehouse(url, lambda conn: generate_demo(conn, claims=args.claims, seed=1, progress=False))
+        summary = rebuild_warehouse(url, lambda conn, checkpoint: generate_demo(
+            conn, claims=args.claims, seed=1, progress=False, checkpoint=checkpoint))
         build_seconds = time.perf_counter() - started
         engine = reader_engine(url)
         latencies = {}

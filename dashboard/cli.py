@@ -50,8 +50,11 @@ def demo(claims: int, seed: int, no_accounts: bool, quiet: bool) -> None:
 
     settings = load_settings()
     started = time.perf_counter()
-    summary = rebuild_warehouse(settings.warehouse_url,
-                                lambda conn: generate_demo(conn, claims=claims, seed=seed, progress=not quiet))
+
+    def fill(conn, checkpoint):
+        return generate_demo(conn, claims=claims, seed=seed, progress=not quiet, checkpoint=checkpoint)
+
+    summary = rebuild_warehouse(settings.warehouse_url, fill)
     click.echo(f"demo warehouse: {summary.claims:,} claims ({summary.claim_lines:,} lines), "
                f"{summary.pharmacy_claims:,} pharmacy claims, {summary.members:,} members, "
                f"{len(summary.practices)} practices, {len(summary.employers)} employers, as of {summary.as_of} "

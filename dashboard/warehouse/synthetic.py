@@ -51,6 +51,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -2093,10 +2094,10 @@ def _split(total: int, parts: int, i: int) -> int:
 
 
 def generate_demo(conn: sa.Connection, *, claims: int = 200_000, seed: int = 1,
-                  progress: bool = True) -> DemoSummary:
+                  progress: bool = True, checkpoint: Callable[[], None] | None = None) -> DemoSummary:
     """Fill an empty warehouse (schema already created) with the demo world, inside the caller's
     transaction. ``claims`` is the number of distinct medical claims; the output depends only on
-    ``(claims, seed)``."""
+    ``(claims, seed)``. ``checkpoint`` runs after each batch (see :func:`rebuild_warehouse`)."""
     if isinstance(claims, bool) or not isinstance(claims, int | np.integer):
         raise BadInput(f"claims must be a whole number, not {claims!r}")
     if not MIN_CLAIMS <= claims <= MAX_CLAIMS:
@@ -2163,6 +2164,8 @@ def generate_demo(conn: sa.Connection, *, claims: int = 200_000, seed: int = 1,
             n_rx += len(rx)
             write("pharmacy_claim", rx)
             del rx
+            if checkpoint is not None:
+                checkpoint()
             bar.update(nb)
 
     remittance, plb = _remittance_frames(np.random.default_rng([seed, 1_000_003]), remits)
