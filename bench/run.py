@@ -18,13 +18,29 @@ from pathlib import Path
 from dashboard import access, reports
 from dashboard.warehouse.build import rebuild_warehouse
 from dashboard.warehouse.engine import reader_engine
+from dashboard.warehouse.loaders.run import run_load
 from dashboard.warehouse.synthetic import generate_demo
+
+
+def synthetic_835(claims: int) -> str:
+    """One balanced 835 paying ``claims`` claims of 100.00 each (80.00 paid, CO-45 15.00, PR-2 5.00)."""
+    body = ["ST*835*0001", f"BPR*I*{80 * claims:.2f}*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999988880*DA*98765"
+            "*20260115", "TRN*1*BENCH0001*1512345678", "N1*PR*BENCH PAYER*XV*BENCH", "N1*PE*BENCH CLINIC*XX*1999999999",
+            "REF*TJ*364812907", "LX*1"]
+    for n in range(claims):
+        body += [f"CLP*BENCH{n:07d}*1*100.00*80.00*5.00*12*PCN{n}", "NM1*QC*1*DOE*JANE****MI*X",
+                 "SVC*HC:99213*100.00*80.00", "DTM*472*20260105", "CAS*CO*45*15.00", "CAS*PR*2*5.00"]
+    body.append(f"SE*{len(body) + 1}*0001")
+    isa = ("ISA*00*          *00*          *ZZ*PAYER          *ZZ*CLINIC         *260115*1200*^*00501*000000001*0*P*:")
+    gs = "GS*HP*PAYER*CLINIC*20260115*1200*1*X*005010X221A1"
+    return "~\n".join([isa, gs, *body, "GE*1*1", "IEA*1*000000001"]) + "~\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--claims", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--era-claims", type=int, default=5_000, help="claim payments in the benchmark 835")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "latest.json"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -43,10 +59,19 @@ def main() -> int:
                 times.append(time.perf_counter() - t0)
             latencies[name] = {"median_seconds": round(statistics.median(times), 4), "rows": len(result.frame)}
             print(f"{name:<28} median {statistics.median(times):7.3f}s  rows {len(result.frame)}", file=sys.stderr)
+        engine.dispose()
+        era = Path(tmp) / "bench.835"
+        era.write_text(synthetic_835(args.era_claims))
+        t0 = time.perf_counter()
+        run_load(url, fmt="x12-835", paths=[era])
+        load_seconds = time.perf_counter() - t0
+        print(f"835 load of {args.era_claims:,} claim payments into the {summary.claims:,}-claim warehouse: "
+              f"{load_seconds:.1f}s", file=sys.stderr)
     out = {
         "machine": {"python": platform.python_version(), "processor": platform.machine()},
         "claims": summary.claims, "claim_lines": summary.claim_lines, "members": summary.members,
         "demo_build_seconds": round(build_seconds, 2), "report_latency": latencies,
+        "x12_835_load": {"claim_payments": args.era_claims, "seconds": round(load_seconds, 2)},
         "repeat": args.repeat, "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
