@@ -93,6 +93,14 @@ def _data_as_of_badge():
     return html.Span(f"Data as of: {text}", className="navbar-text small me-3", id="data-as-of")
 
 
+def _logout_form() -> html.Form:
+    """Log out is a POST carrying the session's CSRF token, so no other site can log a user out."""
+    return html.Form([
+        dcc.Input(type="hidden", name="csrf_token", value=auth_views.csrf_token()),
+        html.Button("Log out", type="submit", id="nav-logout", className="btn btn-link nav-link"),
+    ], method="POST", action="/logout", className="d-flex")
+
+
 def _shell() -> html.Div:
     """The frame around every page: navbar (by role) and the page container."""
     from dashboard import access
@@ -109,7 +117,7 @@ def _shell() -> html.Div:
         who = f"{scope.email} · {scope.role.replace('_', ' ')}"
         right = [dbc.NavItem(_data_as_of_badge()),
                  dbc.NavItem(html.Span(who, className="navbar-text small me-3", id="nav-user")),
-                 dbc.NavItem(dbc.NavLink("Log out", href="/logout", external_link=True, id="nav-logout"))]
+                 dbc.NavItem(_logout_form())]
     navbar = dbc.Navbar(
         dbc.Container([
             dbc.NavbarBrand("Claims Analytics", href="/"),

@@ -58,6 +58,8 @@ def gate():
         return None
     if not current_user.is_authenticated:
         if _wants_html():
+            if request.path == "/logout":  # already out: coming back to "Log out?" after login would confuse
+                return redirect("/login")
             return redirect(f"/login?next={request.full_path.rstrip('?')}")
         return Response("authentication required\n", status=401, mimetype="text/plain")
     expired = views.session_expired()

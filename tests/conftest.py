@@ -158,7 +158,9 @@ class AuthActions:
         return self._client.post("/login", data={"email": email, "password": password, "csrf_token": self.csrf()})
 
     def logout(self):
-        return self._client.get("/logout")
+        with self._client.session_transaction() as sess:
+            token = sess.get("csrf", "")
+        return self._client.post("/logout", data={"csrf_token": token})
 
 
 @pytest.fixture

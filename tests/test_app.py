@@ -56,6 +56,39 @@ def test_login_then_pages_and_logout(client, auth):
     assert client.get("/practice").status_code == 302
 
 
+def _components(tree, kind: str) -> list[dict]:
+    """Every component of type ``kind`` in a Dash layout's JSON."""
+    found = []
+    if isinstance(tree, dict):
+        if tree.get("type") == kind:
+            found.append(tree)
+        for value in tree.values():
+            found += _components(value, kind)
+    elif isinstance(tree, list):
+        for item in tree:
+            found += _components(item, kind)
+    return found
+
+
+def test_a_get_to_logout_only_asks(client, auth):
+    """A link or <img src="/logout"> on another site must not end the session: only a POST with the token does."""
+    auth.login("practice")
+    page = client.get("/logout")
+    assert page.status_code == 200
+    assert 'action="/logout"' in page.get_data(as_text=True)
+    assert client.get("/practice").status_code == 200
+    assert client.post("/logout", data={"csrf_token": "forged"}).status_code == 400
+    assert client.get("/practice").status_code == 200
+    with client.session_transaction() as sess:
+        token = sess["csrf"]
+    forms = _components(client.get("/_dash-layout").get_json(), "Form")
+    assert [(f["props"]["action"], f["props"]["method"]) for f in forms] == [("/logout", "POST")]  # the navbar's
+    assert token in json.dumps(forms)
+    assert auth.logout().headers["Location"] == "/login"
+    assert client.get("/practice").status_code == 302
+    assert client.get("/logout").headers["Location"] == "/login"
+
+
 def test_security_headers(client, auth):
     auth.login("admin")
     response = client.get("/practice")

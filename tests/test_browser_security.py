@@ -67,7 +67,8 @@ def test_required_mfa_enrolment_then_two_step_login(browser_ready, dash_thread_s
     driver.save_screenshot(str(SCREENSHOTS / "account.png"))
     assert not _severe(driver)  # no CSP refusals, no script errors
 
-    driver.get(f"{base}/logout")
+    driver.find_element(By.ID, "nav-logout").click()  # the navbar's POST form
+    wait.until(EC.url_contains("/login"))
     _login(driver, base, "admin")
     wait.until(EC.presence_of_element_located((By.ID, "mfa-button")))
     driver.get(f"{base}/admin")  # the password alone opens nothing

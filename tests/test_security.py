@@ -484,7 +484,7 @@ def test_logout_revokes_the_cookie_even_when_replayed_on_another_worker(new_app)
     thief = second.test_client()
     thief.set_cookie("session", stolen)
     assert thief.get("/practice").status_code == 200  # a copied cookie works until the logout...
-    client.get("/logout")
+    form_post(client, "/logout", {})
     for worker in (first, second):
         replay = worker.test_client()
         replay.set_cookie("session", stolen)
@@ -604,7 +604,7 @@ def test_mfa_enrolment_login_replay_and_recovery_codes(new_app):
     assert all(h.startswith("$argon2id$") for h in stored)
     assert totp.secret not in secret_column  # encrypted at rest
 
-    client.get("/logout")
+    form_post(client, "/logout", {})
     assert login(client, "practice").headers["Location"] == "/login/mfa"
     with client.session_transaction() as sess:
         assert "_user_id" not in sess
@@ -616,12 +616,12 @@ def test_mfa_enrolment_login_replay_and_recovery_codes(new_app):
     assert form_post(client, "/login/mfa", {"code": code}).status_code == 302
     assert client.get("/practice").status_code == 200
 
-    client.get("/logout")
+    form_post(client, "/logout", {})
     login(client, "practice")
     replay = form_post(client, "/login/mfa", {"code": code})
     assert replay.status_code == 401  # the same code in the same 30 s step: refused
     assert form_post(client, "/login/mfa", {"code": codes[0].upper()}).status_code == 302
-    client.get("/logout")
+    form_post(client, "/logout", {})
     login(client, "practice")
     assert form_post(client, "/login/mfa", {"code": codes[0]}).status_code == 401  # each recovery code once
     assert form_post(client, "/login/mfa", {"code": codes[1]}).status_code == 302
