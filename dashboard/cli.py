@@ -215,6 +215,62 @@ def users_list() -> None:
         click.echo(f"{user.email:<32} {user.role:<17} {state:<8} {scope}")
 
 
+def _user_id(email: str) -> int:
+    from dashboard.auth import service
+
+    user = service.get_user_by_email(_app_db(), email=email)
+    if user is None:
+        raise NotFound(f"no user {email!r}")
+    return user.id
+
+
+# Recovery from the host: the way back in when the only admin is locked out or has lost the authenticator.
+# Each is audited with actor "cli".
+
+@users.command("unlock")
+@click.argument("email")
+def users_unlock(email: str) -> None:
+    """Clear failed logins and the lockout of EMAIL."""
+    from dashboard.auth import service
+
+    service.unlock(_app_db(), user_id=_user_id(email), actor="cli")
+    click.echo(f"unlocked {email}")
+
+
+@users.command("reset-mfa")
+@click.argument("email")
+def users_reset_mfa(email: str) -> None:
+    """Remove the authenticator and recovery codes of EMAIL (they enrol again); ends their sessions."""
+    from dashboard.auth import service
+
+    service.reset_mfa(_app_db(), user_id=_user_id(email), actor="cli")
+    click.echo(f"two-factor reset for {email}; their sessions have ended")
+
+
+@users.command("set-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
+def users_set_password(email: str, password_stdin: bool) -> None:
+    """Set a new password for EMAIL (policy checked); clears the lockout and ends their sessions."""
+    from dashboard.auth import service
+
+    if not password_stdin:
+        raise BadInput("give the password on standard input with --password-stdin (never on the command line)")
+    password = sys.stdin.readline().rstrip("\r\n")
+    service.set_password(_app_db(), user_id=_user_id(email), new=password, actor="cli")
+    click.echo(f"password set for {email}; their sessions have ended")
+
+
+@users.command("deactivate")
+@click.argument("email")
+def users_deactivate(email: str) -> None:
+    """Deactivate EMAIL: no more logins, sessions end now."""
+    from dashboard.auth import service
+
+    service.deactivate_user(_app_db(), user_id=_user_id(email), actor="cli")
+    click.echo(f"deactivated {email}")
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=lambda: int(os.environ.get("PORT", "8050")), type=int, show_default="$PORT or 8050")

@@ -95,3 +95,47 @@ def test_duplicate_user_is_refused(env):
     done = run(env, "users", "add", USERS["admin"][0], "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
     assert done.returncode == 2
     assert "already exists" in done.stderr
+
+
+def test_users_recovery_from_the_host(env, tmp_path, fixture_warehouse_url):
+    """Unlock, reset MFA, set a password and deactivate from the CLI, each audited as 'cli'."""
+    from dashboard.auth import service
+    from tests.conftest import AuthActions
+
+    app = make_app(tmp_path, fixture_warehouse_url)  # the same app DB the CLI uses
+    engine = app.extensions["dashboard"].app_db
+    email = USERS["practice"][0]
+    browser = app.test_client()
+    for _ in range(5):
+        AuthActions(browser).login("practice", "not the password at all")
+    assert AuthActions(browser).login("practice").status_code != 302  # locked
+    assert run(env, "users", "unlock", email).returncode == 0
+    assert AuthActions(browser).login("practice").status_code == 302
+
+    user = service.get_user_by_email(engine, email=email)
+    with engine.begin() as conn:  # as if enrolled: the reset must clear it
+        conn.execute(service.users.update().where(service.users.c.id == user.id).values(mfa_enabled=True))
+    done = run(env, "users", "reset-mfa", email)
+    assert done.returncode == 0, done.stderr
+    assert not service.get_user_by_email(engine, email=email).mfa_enabled
+    assert browser.get("/practice").status_code == 302  # the reset ended the session
+
+    weak = run(env, "users", "set-password", email, "--password-stdin", stdin="password1234\n")
+    assert weak.returncode != 0
+    assert "too common" in weak.stderr
+    assert run(env, "users", "set-password", email).returncode != 0  # never on the command line
+    new = "a brand new long passphrase"
+    assert run(env, "users", "set-password", email, "--password-stdin", stdin=new + "\n").returncode == 0
+    assert AuthActions(app.test_client()).login("practice").status_code == 401
+    assert AuthActions(app.test_client()).login("practice", new).status_code == 302
+
+    assert run(env, "users", "deactivate", email).returncode == 0
+    assert AuthActions(app.test_client()).login("practice", new).status_code != 302
+    assert "inactive" in next(line for line in run(env, "users", "list").stdout.splitlines() if email in line)
+
+    ghost = run(env, "users", "unlock", "ghost@test.example")
+    assert ghost.returncode == 3
+    assert "no user 'ghost@test.example'" in ghost.stderr
+    entries = service.audit_entries(engine)
+    assert {"user.unlock", "mfa.reset", "password.set", "user.deactivate"} <= {e["action"] for e in entries}
+    assert all(e["email"] == "cli" for e in entries if e["action"] in {"user.unlock", "mfa.reset", "user.deactivate"})
