@@ -767,3 +767,23 @@ def test_errors_show_no_stack_trace(new_app):
     assert response.status_code == 500
     assert "went wrong" in body
     assert not re.search("Traceback|RuntimeError|pat1|Jane", body)
+
+
+def test_the_audit_log_is_append_only_in_the_database(new_app):
+    """Database triggers refuse UPDATE, DELETE (and on PostgreSQL TRUNCATE) of audit rows, from anyone."""
+    from dashboard.auth import models, service
+
+    app = new_app()
+    assert login(app.test_client(), "practice", "not the password at all").status_code == 401
+    logged_in(app, "practice")
+    engine = engine_of(app)
+    before = service.audit_entries(engine)
+    assert {"login.failure", "login.success"} <= {e["action"] for e in before}
+    statements = ["UPDATE audit_log SET action = 'nothing happened'", "DELETE FROM audit_log"]
+    if engine.dialect.name == "postgresql":
+        statements.append("TRUNCATE audit_log")
+    for statement in statements:
+        with pytest.raises(sa.exc.DBAPIError, match=models.APPEND_ONLY_MESSAGE), engine.begin() as conn:
+            conn.exec_driver_sql(statement)
+    new_app()  # a second worker starting installs the triggers again without error
+    assert service.audit_entries(engine) == before

@@ -1,7 +1,8 @@
 """Tables of the application database (users, scopes, sessions, audit), separate from the warehouse.
 
 The app DB is SQLite by default (``DASHBOARD_APP_DB_URL``); PostgreSQL works the same. The audit log
-is append-only: the code has no update or delete path for it.
+is append-only: the code has no update or delete path for it, and database triggers refuse UPDATE, DELETE
+(and on PostgreSQL TRUNCATE) from anyone, so a bug or a stray SQL session cannot rewrite history.
 """
 
 from __future__ import annotations
@@ -104,3 +105,28 @@ audit_log = Table(
     Column("detail", Text),  # JSON; never PHI
     Column("ip", String(64)),
 )
+
+
+APPEND_ONLY_MESSAGE = "audit_log is append-only"
+
+
+def protect_audit_log(conn) -> None:
+    """Install the triggers that make ``audit_log`` append-only (idempotent)."""
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        for event in ("UPDATE", "DELETE"):
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{event.lower()} BEFORE {event} ON audit_log "
+                f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END")
+    elif dialect == "postgresql":
+        # Serialise workers starting together: concurrent CREATE OR REPLACE of one function can fail.
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('audit_log_append_only'))")
+        conn.exec_driver_sql(
+            "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN RAISE EXCEPTION '{APPEND_ONLY_MESSAGE}'; END $$")
+        conn.exec_driver_sql(
+            "CREATE OR REPLACE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log "
+            "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()")
+        conn.exec_driver_sql(
+            "CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()")

@@ -15,7 +15,15 @@ from sqlalchemy.engine import Engine
 
 from dashboard import access
 from dashboard.auth import passwords, sessions
-from dashboard.auth.models import audit_log, metadata, recovery_codes, user_scopes, users, utcnow
+from dashboard.auth.models import (
+    audit_log,
+    metadata,
+    protect_audit_log,
+    recovery_codes,
+    user_scopes,
+    users,
+    utcnow,
+)
 from dashboard.errors import AccessDenied, BadInput, NotFound
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -25,6 +33,8 @@ LOGIN_FAILED = "invalid email or password"
 def create_tables(engine: Engine) -> None:
     metadata.create_all(engine)
     _add_missing_columns(engine)
+    with engine.begin() as conn:
+        protect_audit_log(conn)
 
 
 def _add_missing_columns(engine: Engine) -> None:
