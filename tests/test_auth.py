@@ -195,4 +195,3 @@ def test_an_older_app_db_gains_the_new_columns_and_tables(tmp_path):
     inspector = sa.inspect(engine)
     assert "mfa_last_step" in {c["name"] for c in inspector.get_columns("users")}
     assert inspector.has_table("sessions")
-
