@@ -1,4 +1,5 @@
-"""Benchmarks (`make bench`): demo build time and report latency, written to bench/results/.
+"""Benchmarks (`make bench`): demo build time, report and page latency (cold and cached) and an 835 load,
+written to bench/results/.
 
 Figures are medians of repeated runs on this machine; compare runs by ratio, not absolute seconds.
 Usage: python bench/run.py [--claims 200000] [--repeat 5] [--out bench/results/latest.json]
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 from dashboard import access, reports
+from dashboard.report_cache import ReportCache
 from dashboard.warehouse.build import rebuild_warehouse
 from dashboard.warehouse.engine import reader_engine
 from dashboard.warehouse.loaders.run import run_load
@@ -34,6 +36,34 @@ def synthetic_835(claims: int) -> str:
     isa = ("ISA*00*          *00*          *ZZ*PAYER          *ZZ*CLINIC         *260115*1200*^*00501*000000001*0*P*:")
     gs = "GS*HP*PAYER*CLINIC*20260115*1200*1*X*005010X221A1"
     return "~\n".join([isa, gs, *body, "GE*1*1", "IEA*1*000000001"]) + "~\n"
+
+
+# The reports each page's main callback runs (pages/practice.py, pages/employer.py), in that order.
+PAGE_REPORTS = {
+    "practice": ("practice-kpis", "ar-aging", "denials", "remittances", "payer-mix", "practice-summary"),
+    "employer": ("employer-summary", "spend", "enrollment", "utilization", "high-cost-claimants",
+                 "spend-outside-enrollment"),
+}
+
+
+def page_latency(engine, *, repeat: int) -> dict:
+    """Median time of a page's reports with an empty cache (first visit, or after a load) and with a warm
+    one (a revisit, or a filter set back)."""
+    out = {}
+    for page, names in PAGE_REPORTS.items():
+        cold, warm = [], []
+        for _ in range(repeat):
+            cache = ReportCache()
+            for timings in (cold, warm):
+                t0 = time.perf_counter()
+                for name in names:
+                    reports.run_report(name, scope=access.OPERATOR, engine=engine, cache=cache)
+                timings.append(time.perf_counter() - t0)
+        out[page] = {"cold_median_seconds": round(statistics.median(cold), 4),
+                     "warm_median_seconds": round(statistics.median(warm), 4)}
+        print(f"{page} page reports: cold {statistics.median(cold):.3f}s, warm {statistics.median(warm):.3f}s",
+              file=sys.stderr)
+    return out
 
 
 def main() -> int:
@@ -59,6 +89,7 @@ def main() -> int:
                 times.append(time.perf_counter() - t0)
             latencies[name] = {"median_seconds": round(statistics.median(times), 4), "rows": len(result.frame)}
             print(f"{name:<28} median {statistics.median(times):7.3f}s  rows {len(result.frame)}", file=sys.stderr)
+        pages = page_latency(engine, repeat=args.repeat)
         engine.dispose()
         era = Path(tmp) / "bench.835"
         era.write_text(synthetic_835(args.era_claims))
@@ -70,7 +101,7 @@ def main() -> int:
     out = {
         "machine": {"python": platform.python_version(), "processor": platform.machine()},
         "claims": summary.claims, "claim_lines": summary.claim_lines, "members": summary.members,
-        "demo_build_seconds": round(build_seconds, 2), "report_latency": latencies,
+        "demo_build_seconds": round(build_seconds, 2), "report_latency": latencies, "page_latency": pages,
         "x12_835_load": {"claim_payments": args.era_claims, "seconds": round(load_seconds, 2)},
         "repeat": args.repeat, "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }

@@ -22,6 +22,7 @@ from dashboard import web
 from dashboard.auth import service as auth_service
 from dashboard.auth import views as auth_views
 from dashboard.config import PROJECT_ROOT, Settings, load_settings
+from dashboard.report_cache import ReportCache
 from dashboard.ui import registry
 from dashboard.warehouse.engine import reader_engine
 
@@ -47,6 +48,7 @@ class Services:
     settings: Settings
     app_db: Engine
     dash_app: Any = None
+    report_cache: ReportCache | None = None
     _warehouse: Engine | None = field(default=None, repr=False)
 
     @property
@@ -148,7 +150,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
     app_db = _app_db_engine(settings.app_db_url)
     auth_service.create_tables(app_db)
-    services = Services(settings=settings, app_db=app_db)
+    services = Services(settings=settings, app_db=app_db, report_cache=ReportCache(settings.report_cache_entries))
     server.extensions["dashboard"] = services
 
     auth_views.init_app(server)

@@ -73,6 +73,7 @@ class Settings:
     # Secure cookies are sent over HTTPS only; browsers treat http://localhost and 127.0.0.1 as secure
     # too, so `make run` works with the default. Turn off only for plain HTTP to another host.
     secure_cookies: bool = True
+    report_cache_entries: int = 128  # report frames kept per process (dashboard.report_cache); 0 turns it off
     public_url: str | None = None  # base of links in e-mails; else the request's own host
     proxy_hops: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto (client IP, HTTPS)
     smtp_host: str | None = None
@@ -115,5 +116,6 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         login_rate_limit=os.environ.get("DASHBOARD_LOGIN_RATE_LIMIT") or "20 per minute",
         reset_rate_limit=os.environ.get("DASHBOARD_RESET_RATE_LIMIT") or "5 per minute",
         mail_from=os.environ.get("DASHBOARD_MAIL_FROM") or "dashboard@localhost",
+        report_cache_entries=_env_int("DASHBOARD_REPORT_CACHE_ENTRIES", 128),
     )
     return settings.with_overrides(overrides)

@@ -21,6 +21,7 @@ from dashboard.metrics import employer as em
 from dashboard.metrics import practice as pm
 from dashboard.metrics.filters import Filters
 from dashboard.privacy import SuppressionRule, suppress
+from dashboard.report_cache import ReportCache, data_version
 from dashboard.warehouse import schema as s
 from dashboard.warehouse.engine import require_schema
 
@@ -205,9 +206,10 @@ class ReportResult:
 
 def run_report(name: str, *, scope: access.Scope, engine: Engine, start: str | dt.date | None = None,
                end: str | dt.date | None = None, practice: Iterable[str] | str | None = None,
-               employer: Iterable[str] | str | None = None) -> ReportResult:
+               employer: Iterable[str] | str | None = None, cache: ReportCache | None = None) -> ReportResult:
     """Run a report for a scope: checks the audience, resolves the filters through
-    :mod:`dashboard.access`, runs the metric and, for de-identified viewers, suppresses small cells."""
+    :mod:`dashboard.access`, runs the metric (or takes it from ``cache``, keyed by the resolved filters)
+    and, for de-identified viewers, suppresses small cells."""
     report = get_report(name)
     access.require_audience(scope, report.audience)
     require_schema(engine)
@@ -217,7 +219,11 @@ def run_report(name: str, *, scope: access.Scope, engine: Engine, start: str | d
             scope, start=start, end=end, practice=practice, employer=employer,
             known_practices=practices, known_employers=employers, default_end=data_as_of(conn).replace(day=1),
         )
-        frame = report.build(conn, filters)
+        if cache is None:
+            frame = report.build(conn, filters)
+        else:
+            key = (engine.url.render_as_string(), report.name, filters, data_version(conn))
+            frame = cache.frame(key, lambda: report.build(conn, filters))
     return ReportResult(report, filters, shape(report, frame, deidentified=scope.deidentified))
 
 

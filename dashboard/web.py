@@ -117,7 +117,7 @@ def export_report(name: str):
     result = reports.run_report(
         name, scope=scope, engine=services.warehouse(), start=request.args.get("from"),
         end=request.args.get("to"), practice=request.args.getlist("practice") or None,
-        employer=request.args.getlist("employer") or None,
+        employer=request.args.getlist("employer") or None, cache=services.report_cache,
     )
     service.audit(services.app_db, "export", user_id=scope.user_id, email=scope.email, ip=views.client_ip(),
                   detail={"report": name, "from": f"{result.filters.start:%Y-%m}", "to": f"{result.filters.end:%Y-%m}",

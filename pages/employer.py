@@ -9,7 +9,7 @@ from dash import Input, Output, dcc, html
 
 from dashboard.reports import run_report
 from dashboard.ui import components as ui
-from dashboard.ui.context import page_context, warehouse
+from dashboard.ui.context import page_context, report_cache, warehouse
 from dashboard.ui.registry import callback, page
 
 
@@ -42,7 +42,8 @@ def _value(frame, column, fmt):
 @callback(Output("employer-content", "children"), Input("employer-from", "value"), Input("employer-to", "value"),
           Input("employer-entity", "value"), audience="employer")
 def render(scope, start, end, employer):
-    args = {"scope": scope, "engine": warehouse(), "start": start, "end": end, "employer": employer}
+    args = {"scope": scope, "engine": warehouse(), "start": start, "end": end, "employer": employer,
+            "cache": report_cache()}
     summary = run_report("employer-summary", **args)
     spend = run_report("spend", **args)
     enrollment = run_report("enrollment", **args)

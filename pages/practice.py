@@ -10,7 +10,7 @@ from dash import Input, Output, dcc, html
 from dashboard.metrics.definitions import AGING_BUCKETS
 from dashboard.reports import run_report
 from dashboard.ui import components as ui
-from dashboard.ui.context import page_context, warehouse
+from dashboard.ui.context import page_context, report_cache, warehouse
 from dashboard.ui.registry import callback, page
 
 
@@ -40,7 +40,8 @@ def _status(value: float, good: float, warn: float, *, higher_is_better: bool = 
           Input("practice-entity", "value"), audience="practice")
 def render(scope, start, end, practice):
     engine = warehouse()
-    args = {"scope": scope, "engine": engine, "start": start, "end": end, "practice": practice}
+    args = {"scope": scope, "engine": engine, "start": start, "end": end, "practice": practice,
+            "cache": report_cache()}
     kpis = run_report("practice-kpis", **args)
     aging = run_report("ar-aging", **args)
     denials = run_report("denials", **args)

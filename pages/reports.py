@@ -6,7 +6,7 @@ from dash import Input, Output, dcc, html
 
 from dashboard.reports import reports_for, run_report
 from dashboard.ui import components as ui
-from dashboard.ui.context import page_context, warehouse
+from dashboard.ui.context import page_context, report_cache, warehouse
 from dashboard.ui.registry import callback, page
 
 
@@ -40,6 +40,6 @@ def render(scope, name, start, end, entity):
     report = get_report(name)
     key = "practice" if report.audience == "practice" else "employer"
     ids = {key: entity} if entity else {}
-    result = run_report(name, scope=scope, engine=warehouse(), start=start, end=end, **ids)
+    result = run_report(name, scope=scope, engine=warehouse(), start=start, end=end, cache=report_cache(), **ids)
     return ui.report_grid(result.report, result.frame, grid_id="grid-report",
                           href=ui.export_href(name, start=start, end=end, **ids), height=600)

@@ -230,7 +230,7 @@ def employer_summary(conn: Connection, f: Filters) -> pd.DataFrame:
     period = mm.groupby("employer_id")[["member_months", "subscriber_months"]].sum()
     money = spend(conn, f).groupby("employer_id")[["paid", "allowed"]].sum()
     hcc = high_cost_claimants(conn, f).groupby("employer_id")["claimants"].sum().rename("high_cost_claimants")
-    out = pd.concat([last, period, money, hcc], axis=1).fillna(0)
+    out = pd.concat([last, period, money, hcc], axis=1).fillna(0).sort_index()  # same order on every backend
     if len(out) > 1:
         out.loc["all"] = out.sum()
     out = out.reset_index(names="employer_id")

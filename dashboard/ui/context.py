@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from dashboard import access
 from dashboard.metrics.filters import add_months
+from dashboard.report_cache import ReportCache
 from dashboard.reports import data_as_of
 from dashboard.warehouse import schema as s
 from dashboard.warehouse.engine import require_schema
@@ -17,6 +18,10 @@ from dashboard.warehouse.engine import require_schema
 
 def warehouse() -> Engine:
     return current_app.extensions["dashboard"].warehouse()
+
+
+def report_cache() -> ReportCache | None:
+    return current_app.extensions["dashboard"].report_cache
 
 
 def warehouse_url() -> str:
