@@ -18,7 +18,8 @@ from dashboard.warehouse.engine import create_schema, writer_engine
 
 PG_ADMIN_URL = os.environ.get("DASHBOARD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+# The public X12 samples live beside the repository, never in it (their licenses); override for other layouts.
+SHARED = Path(os.environ.get("DASHBOARD_SHARED_DIR") or REPO.parent / "shared")
 
 
 def _pg_available() -> bool:

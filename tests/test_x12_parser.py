@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections import Counter
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -19,8 +19,9 @@ from dashboard.warehouse.x12 import (
     read_interchange,
     segments,
 )
+from tests.conftest import SHARED
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "x12"
+FIXTURES = SHARED / "fixtures" / "x12"
 SAMPLES_834 = ("add-dependent.834", "add-subscriber-coverage.834", "change-subscriber-information.834",
                "enroll-employee-managed-care.834")
 #: managed-care.835 ships with BPR16 = 20002316 (month 23): not a date. Strict tests use it corrected.
@@ -28,8 +29,10 @@ BAD_BPR16, GOOD_BPR16 = "*20002316~", "*20020316~"
 
 
 def sample(name: str) -> str:
-    """The text of a shared sample; skips only when the whole fixtures folder is absent."""
+    """The text of a shared sample; skips only when the whole fixtures folder is absent, and never in CI."""
     if not FIXTURES.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"X12 samples are required in CI and are not at {FIXTURES} (set DASHBOARD_SHARED_DIR)")
         pytest.skip(f"X12 samples not found at {FIXTURES}")
     return (FIXTURES / name).read_text()
 
