@@ -208,7 +208,8 @@ def high_cost_claimants(conn: Connection, f: Filters) -> pd.DataFrame:
     )
     bands = fetch(conn, q, ["employer_id", "band", "claimants", "paid"])
     totals = fetch(conn, sa.select(per_member.c.employer_id, sa.func.sum(per_member.c.paid),
-                                   sa.func.count()).group_by(per_member.c.employer_id),
+                                   sa.func.count()).group_by(per_member.c.employer_id)
+                   .order_by(per_member.c.employer_id),
                    ["employer_id", "total_paid", "members_with_claims"])
     employers = totals[["employer_id"]]
     grid = employers.merge(pd.DataFrame({"band": [b[0] for b in d.HIGH_COST_BANDS]}), how="cross")

@@ -440,6 +440,7 @@ def eligibility_checks(conn: Connection, f: Filters) -> pd.DataFrame:
         .where(_between(sa.func.coalesce(ec.c.service_date, sa.cast(ec.c.requested_at, sa.Date)),
                         f.start, f.end_date))
         .group_by(ec.c.practice_id, month)
+        .order_by(ec.c.practice_id, month)
     )
     out = fetch(conn, q, [*KEY, "checks", "verified", "pending", "inactive", "errors"])
     out["verification_rate"] = ratio(out["verified"], out["checks"])
@@ -464,6 +465,7 @@ def payment_channel_fees(conn: Connection, f: Filters) -> pd.DataFrame:
         .where(r.c.method == "ACH")
         .where(_between(r.c.payment_date, f.start, f.end_date))
         .group_by(r.c.practice_id, month)
+        .order_by(r.c.practice_id, month)
     )
     out = fetch(conn, q, [*KEY, "eft_payments", "premium"])
     fee = (out["eft_payments"] * PORTAL_FEE_RATE).clip(upper=PORTAL_FEE_CAP).round(2)
