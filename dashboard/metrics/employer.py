@@ -137,6 +137,7 @@ def spend_outside_enrollment(conn: Connection, f: Filters) -> pd.DataFrame:
         .where(mc.c.in_enrollment == 0)
         .where(_in_months(mc.c.claim_month, f))
         .group_by(mc.c.employer_id, mc.c.claim_month)
+        .order_by(mc.c.employer_id, mc.c.claim_month)
     )
     return fetch(conn, q, [*KEY, "paid", "allowed", "claims", "members_with_claims"])
 
