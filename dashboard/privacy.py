@@ -68,5 +68,9 @@ def _complementary(frame: pd.DataFrame, count_col: str, small: pd.Series, group_
             continue
         candidates = values.loc[idx][(~suppressed) & (values.loc[idx] > 0)]
         if len(candidates):
-            extra.loc[candidates.idxmin()] = True
+            lowest = candidates[candidates == candidates.min()].index
+            # Ties go by the row's contents, not its position: every run and every export must blank the
+            # same cell, or two of them together would reveal it.
+            keys = frame.loc[lowest].astype(str).agg("|".join, axis=1)
+            extra.loc[keys.sort_values(kind="stable").index[0]] = True
     return extra

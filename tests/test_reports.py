@@ -83,6 +83,18 @@ def test_default_period_ends_at_data_as_of(engine):
     assert result.filters.start == dt.date(2025, 4, 1)
 
 
+def test_complementary_suppression_blanks_the_same_cell_whatever_the_row_order():
+    frame = pd.DataFrame({"employer_id": ["E"] * 4, "month": ["2026-01"] * 4, "tier": ["EMP", "ESP", "ECH", "FAM"],
+                          "members": [40, 7, 40, 55], "paid": [400.0, 70.0, 400.0, 550.0]})
+    rule = reports.get_report("enrollment").privacy
+    blanked = set()
+    for seed in range(6):
+        shuffled = frame.sample(frac=1, random_state=seed).reset_index(drop=True)
+        out = suppress(shuffled, rule)
+        blanked.add(tuple(sorted(out.loc[out["members"].isna(), "tier"])))
+    assert blanked == {("ECH", "ESP")}  # the tie between EMP and ECH (40 each) always goes the same way
+
+
 def test_primary_and_complementary_suppression():
     frame = pd.DataFrame({"employer_id": ["E"] * 4, "month": ["2026-01"] * 4, "tier": ["EMP", "ESP", "ECH", "FAM"],
                           "members": [120, 7, 40, 55], "paid": [1000.0, 70.0, 400.0, 550.0]})
