@@ -212,8 +212,8 @@ def run_report(name: str, *, scope: access.Scope, engine: Engine, start: str | d
     and, for de-identified viewers, suppresses small cells."""
     report = get_report(name)
     access.require_audience(scope, report.audience)
-    require_schema(engine)
     with engine.connect() as conn:
+        require_schema(conn)
         practices, employers = known_ids(conn) if scope.full_access else (None, None)
         filters = access.resolve_filters(
             scope, start=start, end=end, practice=practice, employer=employer,

@@ -63,12 +63,13 @@ def writer_engine(url: str) -> Engine:
     return sa.create_engine(parsed, pool_pre_ping=True)
 
 
-def has_schema(engine: Engine) -> bool:
-    return sa.inspect(engine).has_table("medical_claim")
+def has_schema(bind: Engine | sa.Connection) -> bool:
+    return sa.inspect(bind).has_table("medical_claim")
 
 
-def require_schema(engine: Engine) -> None:
-    if not has_schema(engine):
+def require_schema(bind: Engine | sa.Connection) -> None:
+    """Raise WarehouseMissing when there are no tables; pass an open connection to save opening another."""
+    if not has_schema(bind):
         raise WarehouseMissing("the warehouse has no tables yet: run `dashboard demo` or `dashboard load`")
 
 
