@@ -27,6 +27,7 @@ class SuppressionRule:
     # count column -> the columns blanked with it (the count itself is always blanked)
     counts: Mapping[str, Sequence[str]]
     # columns that identify a group whose total is public; complementary suppression runs within it
+    # (no columns: the whole frame is one group, e.g. employers and their 'all' row)
     group_by: Sequence[str] = ()
     # count columns for which complementary suppression applies
     complementary: Sequence[str] = field(default_factory=tuple)
@@ -47,7 +48,7 @@ def suppress(frame: pd.DataFrame, rule: SuppressionRule) -> pd.DataFrame:
         if count_col not in out.columns:
             continue
         small = is_small(out[count_col])
-        if count_col in rule.complementary and rule.group_by:
+        if count_col in rule.complementary:
             small = small | _complementary(out, count_col, small, rule.group_by)
         for col in (count_col, *dependents):
             if col in out.columns:
@@ -62,7 +63,8 @@ def suppress(frame: pd.DataFrame, rule: SuppressionRule) -> pd.DataFrame:
 def _complementary(frame: pd.DataFrame, count_col: str, small: pd.Series, group_by: Sequence[str]) -> pd.Series:
     extra = pd.Series(False, index=frame.index)
     values = pd.to_numeric(frame[count_col], errors="coerce")
-    for _, idx in frame.groupby(list(group_by), dropna=False).groups.items():
+    groups = frame.groupby(list(group_by), dropna=False).groups.values() if group_by else [frame.index]
+    for idx in groups:
         suppressed = small.loc[idx]
         if suppressed.sum() != 1:
             continue

@@ -88,6 +88,8 @@ HIGH_COST_RULE = SuppressionRule(
 SUMMARY_RULE = SuppressionRule(
     counts={"members": (), "subscribers": (), "member_months": ("paid", "allowed", "pmpm_paid", "pmpm_allowed"),
             "subscriber_months": ("pepm_paid",), "high_cost_claimants": ()},
+    # The 'all' row is the sum of the employer rows: one employer blanked alone could be found by subtraction.
+    complementary=("members", "subscribers", "member_months", "subscriber_months", "high_cost_claimants"),
 )
 OUTSIDE_RULE = SuppressionRule(counts={"members_with_claims": ("paid", "allowed", "claims")})
 

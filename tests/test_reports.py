@@ -95,6 +95,24 @@ def test_complementary_suppression_blanks_the_same_cell_whatever_the_row_order()
     assert blanked == {("ECH", "ESP")}  # the tie between EMP and ECH (40 each) always goes the same way
 
 
+def test_one_small_employer_cannot_be_found_from_the_all_row():
+    """A user with several employers sees an 'all' row; a lone blanked employer would be all − the others."""
+    frame = pd.DataFrame({"employer_id": ["A", "B", "C", "all"], "members": [8, 300, 500, 808],
+                          "subscribers": [4, 150, 250, 404], "member_months": [90, 3600, 6000, 9690],
+                          "subscriber_months": [40, 1800, 3000, 4840], "paid": [9000.0, 1e6, 2e6, 3.009e6],
+                          "allowed": [1.0, 2.0, 3.0, 6.0], "pmpm_paid": [100.0, 277.8, 333.3, 310.5],
+                          "pmpm_allowed": [1.0, 1.0, 1.0, 1.0], "pepm_paid": [1.0, 1.0, 1.0, 1.0],
+                          "high_cost_claimants": [0, 12, 20, 32]})
+    out = suppress(frame, reports.get_report("employer-summary").privacy).set_index("employer_id")
+    for col in ("members", "subscribers"):
+        assert out.loc["A", col] is None, col
+        assert out.loc["B", col] is None, col  # blanked with it, so all − C is only A + B
+        assert out.loc["all", col] is not None, col
+        assert out.loc["C", col] is not None, col
+    assert out.loc["A", "member_months"] == 90  # not small: shown, with its dollars
+    assert out.loc["B", "high_cost_claimants"] == 12  # 0 is not small: nothing to protect there
+
+
 def test_primary_and_complementary_suppression():
     frame = pd.DataFrame({"employer_id": ["E"] * 4, "month": ["2026-01"] * 4, "tier": ["EMP", "ESP", "ECH", "FAM"],
                           "members": [120, 7, 40, 55], "paid": [1000.0, 70.0, 400.0, 550.0]})
