@@ -73,9 +73,5 @@ class ReportCache:
                     self._entries.popitem(last=False)
         return built
 
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
     def __len__(self) -> int:
         return len(self._entries)

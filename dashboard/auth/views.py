@@ -171,10 +171,9 @@ def end_session(reason: str) -> None:
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
     # Only a POST with the CSRF token (checked by the gate) logs out: a link or image on another site
-    # must not be able to end a user's session. GET asks for confirmation.
+    # must not be able to end a user's session. GET asks for confirmation (the gate sends anonymous
+    # visitors to /login before they get here).
     if request.method == "GET":
-        if not current_user.is_authenticated:
-            return redirect("/login")
         return _page("logout.html", title="Log out")
     if current_user.is_authenticated:
         service.audit(services().app_db, "logout", user_id=current_user.id, email=current_user.email,
