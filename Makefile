@@ -14,13 +14,20 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+PORT ?= 8050
+# Reset links in e-mails use this base only (never a request's Host header); the loopback default suits
+# `make run` on this machine. Set it to the address users reach in any other deployment.
+DASHBOARD_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
+
 # Builds the demo warehouse when none is configured and none exists, then serves on $PORT (8050).
+run: export PORT := $(PORT)
+run: export DASHBOARD_PUBLIC_URL := $(DASHBOARD_PUBLIC_URL)
 run: setup
 	@if [ -z "$$DASHBOARD_WAREHOUSE_URL" ] && [ ! -f data/warehouse.duckdb ]; then \
 		$(BIN)/dashboard demo --claims $${DEMO_CLAIMS:-200000} --seed 1; \
 	fi
 	@if [ -f data/demo-accounts.txt ]; then echo "demo accounts:"; sed 's/^/  /' data/demo-accounts.txt; fi
-	$(BIN)/dashboard serve --port $${PORT:-8050}
+	$(BIN)/dashboard serve --port $(PORT)
 
 lint: setup
 	$(BIN)/ruff check .

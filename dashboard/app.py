@@ -18,13 +18,13 @@ from dash import dcc, html
 from flask import Flask
 from sqlalchemy.engine import Engine
 
-from dashboard import web
+from dashboard import files, web
 from dashboard.auth import service as auth_service
 from dashboard.auth import views as auth_views
 from dashboard.config import PROJECT_ROOT, Settings, load_settings
 from dashboard.report_cache import ReportCache
 from dashboard.ui import registry
-from dashboard.warehouse.engine import reader_engine
+from dashboard.warehouse.engine import duckdb_path, reader_engine
 
 PAGES_DIR = PROJECT_ROOT / "pages"
 
@@ -69,16 +69,29 @@ class Services:
         return self._warehouse
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL, or None for in-memory SQLite and other backends."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
 def _app_db_engine(url: str) -> Engine:
-    if sa.make_url(url).get_backend_name() == "sqlite":
-        database = sa.make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(url)
+    if path is not None:
+        files.private_dir(path.parent)
+        if not path.exists():
+            # Created empty as 600 before SQLite opens it: it will hold password hashes and TOTP secrets.
+            # SQLite gives its -journal and -wal files the database file's mode.
+            files.open_private(path, mode="wb", exclusive=True).close()
+        files.make_private(path, companions=files.SQLITE_COMPANIONS)
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-def _data_as_of_badge():
-    """'Data as of …' per load source, so nobody mistakes stale numbers for today's."""
+def _data_as_of_badge(scope):
+    """'Data as of …' per load source, so nobody mistakes stale numbers for today's; only loads that
+    touched the viewer's practices or employers (another tenant's load date is theirs alone)."""
     from flask import current_app
 
     from dashboard.errors import DashboardError
@@ -86,7 +99,7 @@ def _data_as_of_badge():
 
     try:
         with current_app.extensions["dashboard"].warehouse().connect() as conn:
-            freshness = data_as_of_by_source(conn)
+            freshness = data_as_of_by_source(conn, scope=scope)
     except (DashboardError, sa.exc.SQLAlchemyError):
         return html.Span("No warehouse loaded", className="badge bg-warning text-dark me-3", id="data-as-of")
     if not freshness:
@@ -117,7 +130,7 @@ def _shell() -> html.Div:
     right = []
     if scope is not None:
         who = f"{scope.email} · {scope.role.replace('_', ' ')}"
-        right = [dbc.NavItem(_data_as_of_badge()),
+        right = [dbc.NavItem(_data_as_of_badge(scope)),
                  dbc.NavItem(html.Span(who, className="navbar-text small me-3", id="nav-user")),
                  dbc.NavItem(_logout_form())]
     navbar = dbc.Navbar(
@@ -132,8 +145,13 @@ def _shell() -> html.Div:
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    # The app's own process creates private files only (data, journals, mail, uploads); see dashboard.files.
+    files.restrict_umask()
     settings = load_settings(test_config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Files left readable by an older version (or copied in) are made private, with a warning each.
+    files.secure_data_dir(settings.data_dir, extra_files=(sqlite_path(settings.app_db_url),
+                                                          duckdb_path(settings.warehouse_url)))
     server = Flask(__name__)
     server.config.update(
         SECRET_KEY=settings.secret_key,

@@ -36,6 +36,9 @@ def _app_db():
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Claims analytics: practice revenue cycle and employer plan reporting."""
+    from dashboard.files import restrict_umask
+
+    restrict_umask()  # every file a command creates (warehouse, WAL, app DB, accounts) is owner-only
 
 
 @cli.command()
@@ -269,6 +272,62 @@ def users_deactivate(email: str) -> None:
 
     service.deactivate_user(_app_db(), user_id=_user_id(email), actor="cli")
     click.echo(f"deactivated {email}")
+
+
+@cli.group()
+def audit() -> None:
+    """Check the audit log."""
+
+
+@audit.command("verify")
+@click.option("--anchor", "anchors", multiple=True, metavar="ID:HASH",
+              help="A head printed by an earlier verify and kept outside the database; repeatable.")
+def audit_verify(anchors: tuple[str, ...]) -> None:
+    """Walk the audit log's hash chain; name the first broken row and exit 7, else print 'ok: N rows'."""
+    from dashboard.app import _app_db_engine
+    from dashboard.auth import audit_chain
+
+    wanted = [audit_chain.parse_anchor(a) for a in anchors]
+    # Not _app_db(): start-up work (installing triggers, creating the head) must not repair what is checked.
+    engine = _app_db_engine(load_settings().app_db_url)
+    with engine.connect() as conn:
+        result = audit_chain.verify(conn, anchors=wanted)
+    legacy = f" ({result.legacy_rows} from before the chain)" if result.legacy_rows else ""
+    click.echo(f"ok: {result.rows} rows{legacy}")
+    if result.last_id is not None:
+        click.echo(f"head: {result.last_id}:{result.last_hash}  (keep this outside the database; "
+                   "check it later with --anchor)")
+
+
+@cli.group()
+def db() -> None:
+    """Set up the application database (PostgreSQL roles)."""
+
+
+@db.command("roles")
+@click.option("--owner-role", required=True, help="Owns the schema; runs `dashboard db init` and upgrades.")
+@click.option("--app-role", required=True, help="The web app connects as this; may only append to the audit log.")
+@click.option("--database", required=True, help="The app database to create.")
+def db_roles(owner_role: str, app_role: str, database: str) -> None:
+    """Print the SQL a PostgreSQL superuser runs (psql) to create the two roles and the app database."""
+    from dashboard.auth import audit_chain
+
+    click.echo(audit_chain.roles_script(owner=owner_role, app=app_role, database=database), nl=False)
+
+
+@db.command("init")
+@click.option("--app-role", help="PostgreSQL: grant this role what the app needs and nothing more on the audit log.")
+def db_init(app_role: str | None) -> None:
+    """Create or upgrade the app tables, audit triggers and hash chain; run it as the owner role."""
+    from dashboard.auth import audit_chain
+
+    engine = _app_db()
+    if app_role:
+        with engine.begin() as conn:
+            audit_chain.grant_app_role(conn, app=app_role)
+        click.echo(f"app database ready; {app_role} may read and append to audit_log, not change it")
+    else:
+        click.echo("app database ready")
 
 
 @cli.command()

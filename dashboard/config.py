@@ -45,12 +45,30 @@ def _secret_key(directory: Path) -> str:
     path = directory / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    directory.mkdir(parents=True, exist_ok=True)
+    from dashboard.files import open_private, private_dir
+
+    private_dir(directory)
     key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
+    with open_private(path, exclusive=True) as handle:
         handle.write(key)
     return key
+
+
+def checked_public_url(value: str | None) -> str | None:
+    """DASHBOARD_PUBLIC_URL checked and without its trailing slash: the only base of links in e-mails
+    (a request's Host header is chosen by whoever sends the request, so links never come from it)."""
+    if value is None or not value.strip():
+        return None
+    from urllib.parse import urlsplit
+
+    from dashboard.errors import BadInput
+
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment \
+            or parts.username or parts.password:
+        raise BadInput(f"DASHBOARD_PUBLIC_URL must be like https://claims.example.org, got {value!r}")
+    return value.rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -74,7 +92,8 @@ class Settings:
     # too, so `make run` works with the default. Turn off only for plain HTTP to another host.
     secure_cookies: bool = True
     report_cache_entries: int = 128  # report frames kept per process (dashboard.report_cache); 0 turns it off
-    public_url: str | None = None  # base of links in e-mails; else the request's own host
+    # Base of links in e-mails (reset links). Never taken from a request: without it no link is sent.
+    public_url: str | None = None
     proxy_hops: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto (client IP, HTTPS)
     smtp_host: str | None = None
     smtp_port: int = 587
@@ -111,11 +130,12 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         smtp_starttls=_env_bool("DASHBOARD_SMTP_STARTTLS", True),
         reset_token_minutes=_env_int("DASHBOARD_RESET_TOKEN_MINUTES", 30),
         secure_cookies=_env_bool("DASHBOARD_SECURE_COOKIES", True),
-        public_url=os.environ.get("DASHBOARD_PUBLIC_URL") or None,
+        public_url=checked_public_url(os.environ.get("DASHBOARD_PUBLIC_URL")),
         proxy_hops=_env_int("DASHBOARD_PROXY_HOPS", 0),
         login_rate_limit=os.environ.get("DASHBOARD_LOGIN_RATE_LIMIT") or "20 per minute",
         reset_rate_limit=os.environ.get("DASHBOARD_RESET_RATE_LIMIT") or "5 per minute",
         mail_from=os.environ.get("DASHBOARD_MAIL_FROM") or "dashboard@localhost",
         report_cache_entries=_env_int("DASHBOARD_REPORT_CACHE_ENTRIES", 128),
     )
-    return settings.with_overrides(overrides)
+    settings = settings.with_overrides(overrides)
+    return replace(settings, public_url=checked_public_url(settings.public_url))

@@ -42,6 +42,16 @@ class NotAuthenticated(AccessDenied):
     http_status = 401
 
 
+class AccountLocked(AccessDenied):
+    """Too many failed attempts: the account is locked for a while. ``sessions_ended`` when this very
+    failure, made from inside a session, locked it and so ended every session of the account."""
+
+    def __init__(self, message: str = "too many failed attempts; the account is locked for a while", *,
+                 sessions_ended: bool = False) -> None:
+        super().__init__(message)
+        self.sessions_ended = sessions_ended
+
+
 class WarehouseMissing(DashboardError):
     """The configured warehouse does not exist or has no schema yet."""
 
@@ -70,3 +80,17 @@ class LoadError(BadInput):
         ) if p]
         self.location = ", ".join(parts)
         super().__init__(f"{self.location}: {message}" if self.location else message)
+
+
+class AuditChainBroken(DashboardError):
+    """``dashboard audit verify`` found a row that breaks the audit log's hash chain (exit 7, for monitoring)."""
+
+    exit_code = 7
+    http_status = 500
+
+
+class AuditNotReady(DashboardError):
+    """The app role found the audit tables, triggers or chain head missing; only the owner can create them."""
+
+    exit_code = 1
+    http_status = 503

@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from dashboard import access
-from dashboard.errors import NotFound
+from dashboard import deidentified as di
+from dashboard.errors import AccessDenied, NotFound
 from dashboard.metrics import employer as em
 from dashboard.metrics import practice as pm
 from dashboard.metrics.filters import Filters
-from dashboard.privacy import SuppressionRule, suppress
 from dashboard.report_cache import ReportCache, data_version
 from dashboard.warehouse import schema as s
 from dashboard.warehouse.engine import require_schema
@@ -36,7 +36,8 @@ class Report:
     description: str
     money: tuple[str, ...] = ()
     rates: tuple[str, ...] = ()
-    privacy: SuppressionRule | None = None
+    # how the report is built for de-identified viewers (employer users); None: not shown to them
+    privacy: di.Protection | None = None
 
 
 def _practice_kpis(conn: Connection, f: Filters) -> pd.DataFrame:
@@ -61,37 +62,6 @@ _MONEY_KPIS = ("charges", "payments", "payer_payments", "patient_payments", "ref
 _RATE_KPIS = ("clean_claim_rate", "denial_rate", "denial_rate_dollars", "first_pass_resolution_rate",
               "net_collection_rate", "gross_collection_rate", "ar_over_90_pct")
 _ADJ_COLUMNS = ("practice_id", "month", "payer", "group_code", "carc", "category", "claims", "amount")
-
-ENROLLMENT_RULE = SuppressionRule(
-    # adds and terms go together: with members shown for consecutive months, one could be derived from
-    # the other (members change = adds - terms).
-    counts={"members": ("member_months",), "subscribers": (), "adds": ("terms",), "terms": ("adds",),
-            "member_months": ()},
-    group_by=("employer_id", "month"),
-    complementary=("members", "subscribers", "adds", "terms", "member_months"),
-)
-SPEND_RULE = SuppressionRule(
-    counts={"members_with_claims": ("paid", "allowed", "claims", "pmpm_paid", "pmpm_allowed"),
-            "member_months": ("pmpm_paid", "pmpm_allowed")},
-    group_by=("employer_id", "month"),
-    complementary=("members_with_claims",),
-)
-UTILIZATION_RULE = SuppressionRule(
-    counts={"members_with_events": ("events", "per_1000"), "events": ("per_1000",),
-            "member_months": ("per_1000",)},
-)
-HIGH_COST_RULE = SuppressionRule(
-    counts={"claimants": ("paid", "pct_of_paid")},
-    group_by=("employer_id",),
-    complementary=("claimants",),
-)
-SUMMARY_RULE = SuppressionRule(
-    counts={"members": (), "subscribers": (), "member_months": ("paid", "allowed", "pmpm_paid", "pmpm_allowed"),
-            "subscriber_months": ("pepm_paid",), "high_cost_claimants": ()},
-    # The 'all' row is the sum of the employer rows: one employer blanked alone could be found by subtraction.
-    complementary=("members", "subscribers", "member_months", "subscriber_months", "high_cost_claimants"),
-)
-OUTSIDE_RULE = SuppressionRule(counts={"members_with_claims": ("paid", "allowed", "claims")})
 
 CATALOG: dict[str, Report] = {r.name: r for r in (
     Report("practice-kpis", "Practice KPIs by month", "practice",
@@ -139,28 +109,29 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            ("employer_id", "members", "subscribers", "member_months", "subscriber_months", "paid", "allowed",
             "pmpm_paid", "pmpm_allowed", "pepm_paid", "high_cost_claimants"),
            em.employer_summary, "Enrollment at the end of the period; spend, PMPM and PEPM over it.",
-           money=("paid", "allowed", "pmpm_paid", "pmpm_allowed", "pepm_paid"), privacy=SUMMARY_RULE),
+           money=("paid", "allowed", "pmpm_paid", "pmpm_allowed", "pepm_paid"), privacy=di.SUMMARY),
     Report("enrollment", "Enrollment", "employer",
            ("employer_id", "month", "plan", "tier", "members", "subscribers", "adds", "terms", "member_months"),
            em.enrollment, "Members, subscribers, adds and terms by plan and coverage tier.",
-           privacy=ENROLLMENT_RULE),
+           privacy=di.ENROLLMENT),
     Report("spend", "Spend and PMPM by service category", "employer",
            ("employer_id", "month", "service_category", "paid", "allowed", "member_months", "pmpm_paid",
             "pmpm_allowed", "claims", "members_with_claims"),
            em.spend, "Paid and allowed per member per month, by Tuva service category.",
-           money=("paid", "allowed", "pmpm_paid", "pmpm_allowed"), privacy=SPEND_RULE),
+           money=("paid", "allowed", "pmpm_paid", "pmpm_allowed"), privacy=di.SPEND),
     Report("spend-outside-enrollment", "Spend outside enrollment", "employer",
            ("employer_id", "month", "paid", "allowed", "claims", "members_with_claims"),
            em.spend_outside_enrollment, "Claims in months without enrollment (not in PMPM).",
-           money=("paid", "allowed"), privacy=OUTSIDE_RULE),
+           money=("paid", "allowed"), privacy=di.OUTSIDE),
     Report("utilization", "Utilization per 1,000", "employer",
            ("employer_id", "month", "measure", "events", "members_with_events", "member_months", "per_1000"),
            em.utilization, "Events per 1,000 members per year (events ÷ member months × 12,000).",
-           privacy=UTILIZATION_RULE),
+           privacy=di.UTILIZATION),
     Report("high-cost-claimants", "High-cost claimants", "employer",
-           ("employer_id", "band", "claimants", "paid", "pct_of_paid"), em.high_cost_claimants,
-           "Members by total paid in the period, in $50k/$100k/$500k/$1M bands.",
-           money=("paid",), rates=("pct_of_paid",), privacy=HIGH_COST_RULE),
+           ("employer_id", "period", "band", "claimants", "paid", "pct_of_paid"), em.high_cost_claimants,
+           "Members by total paid in the period (for employer users: the calendar year of its last month), "
+           "in $50k/$100k/$500k/$1M bands.",
+           money=("paid",), rates=("pct_of_paid",), privacy=di.HIGH_COST),
 )}
 
 
@@ -182,20 +153,52 @@ def known_ids(conn: Connection) -> tuple[set[str], set[str]]:
     return practices, employers
 
 
-def data_as_of(conn: Connection) -> dt.date:
-    """The warehouse's 'data as of' date: the newest load's as-of date, else today."""
-    value = conn.execute(sa.select(sa.func.max(s.data_load.c.data_as_of))).scalar()
+def _data_as_of_visible(conn: Connection, scope: access.Scope):
+    """Which data_load rows ``scope`` may learn of: None for full access (all), False for none, else a
+    predicate: loads whose data_load_scope names one of the scope's practices or employers, or 'all'.
+    A load without scope rows (made before they existed) is for admins only: its tenants are unknown."""
+    if scope.full_access:
+        return None
+    if not sa.inspect(conn).has_table(s.data_load_scope.name):  # a warehouse not loaded since the upgrade
+        return False
+    dl, dls = s.data_load, s.data_load_scope
+    matches = [dls.c.kind == "all"]
+    for kind, ids in (("practice", scope.practice_ids), ("employer", scope.employer_ids)):
+        if ids is None:
+            matches.append(dls.c.kind == kind)
+        elif ids:
+            matches.append(sa.and_(dls.c.kind == kind, dls.c.entity_id.in_(sorted(ids))))
+    return sa.exists().where(dls.c.load_id == dl.c.load_id, sa.or_(*matches))
+
+
+def data_as_of(conn: Connection, *, scope: access.Scope) -> dt.date:
+    """The 'data as of' date for ``scope``: the newest as-of date of the loads it may see (every load for
+    full access, else those that touched its practices or employers), else today. Scoped, because it is
+    the default end of every report period and so shows in filters and export file names: another
+    tenant's newer load must not move it."""
+    query = sa.select(sa.func.max(s.data_load.c.data_as_of))
+    visible = _data_as_of_visible(conn, scope)
+    if visible is False:
+        return dt.date.today()
+    if visible is not None:
+        query = query.where(visible)
+    value = conn.execute(query).scalar()
     if isinstance(value, dt.datetime):
         value = value.date()
     return value or dt.date.today()
 
 
-def data_as_of_by_source(conn: Connection) -> dict[str, dt.date]:
-    """The newest 'data as of' date of each load source (demo, tuva, x12-835, x12-834)."""
+def data_as_of_by_source(conn: Connection, *, scope: access.Scope) -> dict[str, dt.date]:
+    """The newest 'data as of' date of each load source (demo, tuva, x12-835, x12-834) among the loads
+    ``scope`` may see (see :func:`data_as_of`): a practice manager never learns of another practice's 835."""
     dl = s.data_load
-    rows = conn.execute(sa.select(dl.c.source, sa.func.max(sa.func.coalesce(dl.c.data_as_of, sa.cast(dl.c.loaded_at,
-                                                                                                    sa.Date))))
-                        .group_by(dl.c.source).order_by(dl.c.source)).all()
+    visible = _data_as_of_visible(conn, scope)
+    if visible is False:
+        return {}
+    query = sa.select(dl.c.source, sa.func.max(sa.func.coalesce(dl.c.data_as_of, sa.cast(dl.c.loaded_at, sa.Date))))
+    if visible is not None:
+        query = query.where(visible)
+    rows = conn.execute(query.group_by(dl.c.source).order_by(dl.c.source)).all()
     return {source: (value.date() if isinstance(value, dt.datetime) else value) for source, value in rows if value}
 
 
@@ -219,24 +222,34 @@ def run_report(name: str, *, scope: access.Scope, engine: Engine, start: str | d
         practices, employers = known_ids(conn) if scope.full_access else (None, None)
         filters = access.resolve_filters(
             scope, start=start, end=end, practice=practice, employer=employer,
-            known_practices=practices, known_employers=employers, default_end=data_as_of(conn).replace(day=1),
+            known_practices=practices, known_employers=employers,
+            default_end=data_as_of(conn, scope=scope).replace(day=1),  # the scope's loads only
         )
-        if cache is None:
-            frame = report.build(conn, filters)
+        version = data_version(conn) if cache is not None else None
+
+        def raw(metric: str, f: Filters) -> pd.DataFrame:
+            build = RAW_FRAMES[metric]
+            if cache is None:
+                return build(conn, f)
+            return cache.frame((engine.url.render_as_string(), metric, f, version), lambda: build(conn, f))
+
+        if scope.deidentified:
+            if report.privacy is None:  # deny by default: a report without a protection is not theirs
+                raise AccessDenied("this report is not available to de-identified viewers")
+            frame = report.privacy.build(filters, raw)
         else:
-            key = (engine.url.render_as_string(), report.name, filters, data_version(conn))
-            frame = cache.frame(key, lambda: report.build(conn, filters))
-    return ReportResult(report, filters, shape(report, frame, deidentified=scope.deidentified))
+            frame = raw(report.name, filters)
+    return ReportResult(report, filters, shape(report, frame))
 
 
-def shape(report: Report, frame: pd.DataFrame, *, deidentified: bool) -> pd.DataFrame:
-    """Order the columns, format months as YYYY-MM, round money to cents and rates to 4 places,
-    then suppress small cells for de-identified viewers."""
+def shape(report: Report, frame: pd.DataFrame) -> pd.DataFrame:
+    """Order the columns, format months as YYYY-MM, round money to cents and rates to 4 places; a
+    de-identified frame keeps its ``suppressed`` column."""
     frame = frame.copy()
     for col in report.columns:
         if col not in frame.columns:
             frame[col] = None
-    frame = frame[list(report.columns)]
+    frame = frame[[*report.columns, *(["suppressed"] if "suppressed" in frame.columns else [])]]
     if "month" in frame.columns:
         frame["month"] = [v.strftime("%Y-%m") if isinstance(v, dt.date) else v for v in frame["month"]]
     for col in (c for c in report.money if c in frame.columns):
@@ -246,6 +259,12 @@ def shape(report: Report, frame: pd.DataFrame, *, deidentified: bool) -> pd.Data
     for col in ("days_in_ar", "average_days_to_payment", "per_1000"):
         if col in frame.columns:
             frame[col] = pd.to_numeric(frame[col], errors="coerce").round(1)
-    if deidentified and report.privacy is not None:
-        frame = suppress(frame, report.privacy)
     return frame.reset_index(drop=True)
+
+
+# The frames reports are built from, by name: every catalog report, and the month totals that
+# de-identified period totals are summed from.
+RAW_FRAMES: dict[str, Callable[[Connection, Filters], pd.DataFrame]] = {
+    **{name: report.build for name, report in CATALOG.items()},
+    "month-totals": em.month_totals,
+}

@@ -4,6 +4,8 @@ the CSV export route, /healthz and error pages without stack traces."""
 from __future__ import annotations
 
 import logging
+import re
+from urllib.parse import unquote, urlsplit
 
 import sqlalchemy as sa
 from flask import (
@@ -26,14 +28,60 @@ from dashboard.ui import registry
 
 log = logging.getLogger(__name__)
 
-PUBLIC_PATHS = {"/login", "/login/mfa", "/healthz", "/forgot", "/favicon.ico"}
-PUBLIC_PREFIXES = ("/reset/", "/assets/vendor/")
+# Exactly these paths are public (no prefixes: a prefix rule is what "/assets/vendor/../x" slipped through).
+PUBLIC_PATHS = frozenset({"/login", "/login/mfa", "/healthz", "/forgot", "/favicon.ico",
+                          "/assets/vendor/bootstrap.min.css"})  # the login pages' stylesheet
+PUBLIC_PATTERNS = (re.compile(r"/reset/[A-Za-z0-9_-]{1,128}"),)  # one segment: the reset token
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 MFA_ENROLMENT_PATHS = {"/account/mfa", "/logout"}
+# In the raw request line: an encoded slash, backslash or NUL changes a path's meaning after decoding.
+_ENCODED_SEPARATOR = re.compile(r"%(2f|5c|00)", re.IGNORECASE)
 
 
-def _is_public(path: str) -> bool:
-    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+def canonical_path(environ: dict) -> str | None:
+    """The request's path as the application routes it, or None when it is not in canonical form:
+    encoded slashes, backslashes or NUL; double percent-encoding; control characters; dot segments;
+    empty segments (``//``); or a raw path that does not decode to the one Flask routes on.
+
+    Decided on the raw request line (REQUEST_URI / RAW_URI, which waitress, gunicorn and Werkzeug pass
+    on), because PATH_INFO has already been decoded once and no longer shows what was encoded."""
+    routed = environ.get("PATH_INFO", "")
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw is None:
+        decoded = routed
+    else:
+        if not raw.startswith("/"):  # absolute-form request line: http://host/path
+            raw = urlsplit(raw).path or "/"
+        raw = raw.split("?", 1)[0].split("#", 1)[0]
+        if _ENCODED_SEPARATOR.search(raw):
+            return None
+        try:
+            decoded = unquote(raw, errors="strict")
+        except UnicodeDecodeError:
+            return None
+        script = environ.get("SCRIPT_NAME", "")
+        if script and decoded.startswith(script):
+            decoded = decoded[len(script):]
+        # PATH_INFO is the decoded bytes as latin-1 (PEP 3333); compare like with like.
+        try:
+            routed = routed.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            return None
+        if decoded != routed:
+            return None
+    if not decoded.startswith("/") or "%" in decoded or "\\" in decoded \
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in decoded):
+        return None
+    segments = decoded.split("/")[1:]
+    if any(s in (".", "..") for s in segments) or any(s == "" for s in segments[:-1]):
+        return None
+    return decoded
+
+
+def _is_public(path: str | None) -> bool:
+    if path is None:
+        return False
+    return path in PUBLIC_PATHS or any(p.fullmatch(path) for p in PUBLIC_PATTERNS)
 
 
 def _wants_html() -> bool:
@@ -52,11 +100,15 @@ def gate():
     """Deny by default: every path but the public ones needs a live session; every state-changing request
     needs the session's CSRF token (form field ``csrf_token`` or header ``X-CSRFToken``)."""
     changes_state = request.method in STATE_CHANGING
-    if _is_public(request.path):
+    path = canonical_path(request.environ)
+    if _is_public(path):
         if changes_state and not views.csrf_valid(request.form.get("csrf_token")):
             return _csrf_refused()
         return None
     if not current_user.is_authenticated:
+        if path is None:  # never echo a malformed path back into ?next=
+            return redirect("/login") if request.method == "GET" else \
+                Response("authentication required\n", status=401, mimetype="text/plain")
         if _wants_html():
             if request.path == "/logout":  # already out: coming back to "Log out?" after login would confuse
                 return redirect("/login")
@@ -70,6 +122,8 @@ def gate():
         if _wants_html():
             return redirect("/login")
         return Response("session expired\n", status=401, mimetype="text/plain")
+    if path is None:  # a browser never sends one; routing it could reach what the gate did not check
+        return Response("not found\n", status=404, mimetype="text/plain")
     if changes_state and not views.csrf_valid(request.headers.get("X-CSRFToken")
                                               or request.form.get("csrf_token")):
         return _csrf_refused()

@@ -163,13 +163,15 @@ def _checked_scopes(practices, employers) -> tuple[list[str], list[str]]:
 def _create(scope, form) -> str:
     practices, employers = _checked_scopes(form["new_practices"], form["new_employers"])
     invite = bool(form["invite"])
+    if invite:  # refuse before creating an account nobody could ever log in to
+        resets.link_base(current_app.extensions["dashboard"].settings)
     # An invited user gets a random password nobody knows until they choose their own through the link.
     password = secrets.token_urlsafe(32) if invite else (form["password"] or "")
     user = service.create_user(app_db(), email=form["email"] or "", password=password, role=form["new_role"] or "",
                                practices=practices, employers=employers, actor=scope.email, ip=request.remote_addr)
     if invite:
         resets.send_reset_link(app_db(), current_app.extensions["dashboard"].settings, email=user.email,
-                               base_url=request.host_url, ip=request.remote_addr, actor=scope.email)
+                               ip=request.remote_addr, actor=scope.email)
         return f"Created {user.email}; a link to choose a password has been sent."
     return f"Created {user.email}."
 
@@ -211,7 +213,7 @@ def _reset_mfa(scope, form) -> str:
 def _send_link(scope, form) -> str:
     user = _selected(form)
     if not resets.send_reset_link(app_db(), current_app.extensions["dashboard"].settings, email=user.email,
-                                  base_url=request.host_url, ip=request.remote_addr, actor=scope.email):
+                                  ip=request.remote_addr, actor=scope.email):
         raise BadInput(f"{user.email} is inactive; activate the account first")
     return f"A reset link has been sent to {user.email}."
 
@@ -246,7 +248,8 @@ def user_action(scope, clicks, form):
     try:
         message, color = action(scope, form), "success"
     except DashboardError as exc:  # the admin sees why (weak password, unknown practice, own account, ...)
-        message, color = str(exc).capitalize() + ".", "danger"
+        text = str(exc)  # first letter up only: capitalize() would lower names such as DASHBOARD_PUBLIC_URL
+        message, color = text[:1].upper() + text[1:] + ".", "danger"
     return (dbc.Alert(message, color=color, id="admin-feedback-alert", className="py-2"),
             _records(admin.users_frame(app_db())), _user_options())
 

@@ -18,7 +18,8 @@ def layout(scope, **_):
     return html.Div([
         html.H3("Employer plan overview", className="mb-1"),
         html.Div("De-identified aggregates. Cells with counts from 1 to 10 are suppressed, with any cell "
-                 "that would reveal them." if scope.deidentified else
+                 "or total that would reveal them; high-cost claimants count calendar years."
+                 if scope.deidentified else
                  "Full view (admin): small cells are not suppressed here.", className="text-muted small mb-3"),
         ui.filter_bar("employer", months=ctx.months, start=ctx.start, end=ctx.end, entity_label="Employer",
                       entity_options=ctx.employers,
@@ -62,7 +63,8 @@ def render(scope, start, end, employer):
         dbc.Col(ui.kpi_card("PEPM paid", _value(s, "pepm_paid", ui.fmt_money), note="paid ÷ subscriber months"),
                 md=2),
         dbc.Col(ui.kpi_card("Members over $50k", _value(s, "high_cost_claimants", ui.fmt_number),
-                            note="paid in the period"), md=2),
+                            note=f"paid in {hcc.frame['period'].iloc[0]}" if len(hcc.frame) else "paid in the period"),
+                md=2),
     ], className="g-3 mb-4")
     sp = spend.frame
     fig = go.Figure()

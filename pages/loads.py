@@ -14,6 +14,7 @@ from dash import Input, Output, State, dcc, html
 
 from dashboard import jobs
 from dashboard.errors import BadInput, DashboardError
+from dashboard.files import open_private
 from dashboard.ui.context import app_db, warehouse_url
 from dashboard.ui.registry import callback, page
 from dashboard.warehouse.loaders.run import run_load
@@ -55,7 +56,8 @@ def _save_uploads(contents: list[str], names: list[str], folder: Path) -> list[P
         except (IndexError, binascii.Error):
             raise BadInput(f"{name}: the upload is not readable") from None
         path = folder / (SAFE_NAME.sub("_", Path(name).name) or "upload")
-        path.write_bytes(data)
+        with open_private(path, mode="wb") as handle:  # PHI: owner-only, like every file the app writes
+            handle.write(data)
         paths.append(path)
     return paths
 

@@ -103,6 +103,7 @@ def make_app(tmp_path: Path, warehouse_url: str, **overrides):
 
     config = {"warehouse_url": warehouse_url, "app_db_url": f"sqlite:///{tmp_path / 'app.sqlite'}",
               "secret_key": "test-secret-key-" + uuid.uuid4().hex, "data_dir": tmp_path, "testing": True,
+              "public_url": "http://localhost",  # reset links are made only from configuration
               **overrides}
     app = create_app(config)
     engine = app.extensions["dashboard"].app_db
@@ -111,6 +112,39 @@ def make_app(tmp_path: Path, warehouse_url: str, **overrides):
             service.create_user(engine, email=email, password=PASSWORD, role=role, practices=practices,
                                 employers=employers, actor="test")
     return app
+
+
+@pytest.fixture
+def app_db_url(request, warehouse_engine, tmp_path):
+    """The app DB on the backend of the module's ``warehouse_engine``: SQLite beside DuckDB, a new
+    PostgreSQL database beside PostgreSQL."""
+    if warehouse_engine.dialect.name == "postgresql":
+        url, drop = new_pg_database(request.getfixturevalue("pg_server"))
+        yield url
+        drop()
+    else:
+        yield f"sqlite:///{tmp_path / 'app.sqlite'}"
+
+
+@pytest.fixture
+def new_app(tmp_path, warehouse_engine, app_db_url):
+    """Builds apps over one warehouse and one app DB with one secret key: each app is a "worker"."""
+    key = "test-secret-" + uuid.uuid4().hex
+    url = warehouse_engine.url.render_as_string(hide_password=False)
+    apps = []
+
+    def build(**overrides):
+        app = make_app(tmp_path, url, app_db_url=app_db_url, secret_key=key, **overrides)
+        apps.append(app)
+        return app
+
+    yield build
+    from dashboard.auth import mail
+
+    mail.wait_for_notices()  # account notices are sent by a background thread
+    for app in apps:
+        app.extensions["dashboard"].app_db.dispose()
+        app.extensions["dashboard"].warehouse().dispose()
 
 
 @pytest.fixture(scope="session")
@@ -130,6 +164,7 @@ def fixture_warehouse_url(tmp_path_factory) -> str:
 
         conn.execute(s.data_load.insert().values(load_id="fixture", source="fixture", row_count=1,
                                                  loaded_at=dt.datetime(2026, 3, 31), data_as_of=dt.date(2026, 3, 31)))
+        conn.execute(s.data_load_scope.insert().values(load_id="fixture", kind="all", entity_id=""))
     engine.dispose()
     return url
 

@@ -145,3 +145,73 @@ def load_employer_fixture(engine: Engine) -> None:
              "plan": "PPO1", "dispensing_date": D(2026, 3, 10), "paid_date": D(2026, 3, 12), "paid_amount": 40,
              "allowed_amount": 50, "data_source": "fixture"},
         ])
+
+
+PRIVACY_EMPLOYERS = ("GRPA", "GRPB", "GRPC")
+
+
+def load_privacy_fixture(engine: Engine) -> None:
+    """Three employers built to have small cells everywhere a de-identified report can show one: a large
+    employer (GRPA) with a two-subscriber employee + spouse tier, a few inpatient stays and some adds and
+    terms; a middle one (GRPB) with a handful of high-cost claimants; a tiny one (GRPC, 5 people).
+    Deterministic; January to March 2026 (claims of people who left in February run on into March)."""
+    import random
+
+    rng = random.Random(11)
+    members, lines, rx = [], [], []
+    sizes = {"GRPA": (("PPO", "EMP", 24), ("PPO", "ESP", 2), ("PPO", "FAM", 6), ("HMO", "EMP", 14),
+                      ("HMO", "ECH", 4)),
+             "GRPB": (("PPO", "EMP", 12), ("PPO", "ESP", 5), ("PPO", "FAM", 3)),
+             "GRPC": (("PPO", "EMP", 3), ("PPO", "ESP", 1))}
+    size_of = {"EMP": 1, "ESP": 2, "ECH": 3, "FAM": 4}
+    n = 0
+    for group, tiers in sizes.items():
+        for plan, tier, subscribers in tiers:
+            for _ in range(subscribers):
+                n += 1
+                sub = f"P{n:03d}"
+                start = D(2026, 1, 1) if rng.random() < 0.8 else D(2026, 2, 1)
+                end = D(2026, 2, 28) if rng.random() < 0.15 else D(2026, 12, 31)
+                for k in range(size_of[tier]):
+                    person = sub if k == 0 else f"{sub}-{k}"
+                    relation = "self" if k == 0 else ("spouse" if k == 1 and tier in ("ESP", "FAM") else "child")
+                    elig, tier_row = _member(person, sub, relation, group, plan, start, end, tier)
+                    members.append((elig, tier_row))
+    claim = 0
+    for elig, _ in members:
+        person, group = elig["person_id"], elig["group_id"]
+        for month in (1, 2, 3):
+            day = D(2026, month, 10)
+            enrolled = elig["enrollment_start_date"] <= day <= elig["enrollment_end_date"]
+            if not enrolled and not (month == 3 and rng.random() < 0.5):
+                continue
+            if rng.random() < 0.55:
+                claim += 1
+                paid = rng.randint(60, 160)
+                lines.append(_line(f"K{claim}", 1, person, "555555555", day, paid * 2, paid=paid,
+                                   allowed=paid + 20, plan=elig["plan"]))
+            if rng.random() < 0.45:
+                claim += 1
+                paid = rng.randint(10, 300)
+                rx.append({"claim_id": f"K{claim}", "claim_line_number": 1, "person_id": person,
+                           "member_id": person, "payer": "ACME", "plan": elig["plan"], "dispensing_date": day,
+                           "paid_date": day, "paid_amount": paid, "allowed_amount": paid + 5,
+                           "data_source": "fixture"})
+            if rng.random() < (0.10 if group == "GRPB" else 0.03):
+                claim += 1
+                paid = rng.choice((32_000, 55_000, 120_000))
+                lines.append(_line(f"K{claim}", 1, person, "666666666", day, paid * 1.5,
+                                   claim_type="institutional", bill_type="111", revenue="0120", hcpcs=None,
+                                   paid=paid, allowed=paid + 1000, plan=elig["plan"], end=D(2026, month, 14)))
+            if rng.random() < 0.06:
+                claim += 1
+                lines.append(_line(f"K{claim}", 1, person, "666666666", day, 1200, claim_type="institutional",
+                                   bill_type="131", revenue="0450", hcpcs="99284", paid=700, allowed=800,
+                                   plan=elig["plan"]))
+    with engine.begin() as c:
+        c.execute(s.employer.insert(), [{"employer_id": e, "employer_name": f"Employer {e}"}
+                                        for e in PRIVACY_EMPLOYERS])
+        c.execute(s.eligibility.insert(), [m[0] for m in members])
+        c.execute(s.member_coverage_tier.insert(), [m[1] for m in members])
+        c.execute(s.medical_claim.insert(), lines)
+        c.execute(s.pharmacy_claim.insert(), rx)

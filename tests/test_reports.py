@@ -9,6 +9,7 @@ import pytest
 
 from dashboard import access, reports
 from dashboard.errors import AccessDenied, BadInput, NotFound
+from dashboard.metrics.filters import Filters
 from dashboard.privacy import SuppressionRule, suppress
 from dashboard.warehouse.engine import reader_engine
 
@@ -47,14 +48,17 @@ def test_practice_reports_stay_in_scope(engine, name):
         reports.run_report(name, scope=EMP, engine=engine)
 
 
+COUNT_COLUMNS = ("members", "subscribers", "adds", "terms", "member_months", "subscriber_months", "claims",
+                 "members_with_claims", "events", "members_with_events", "claimants", "high_cost_claimants")
+
+
 @pytest.mark.parametrize("name", [n for n, r in reports.CATALOG.items() if r.audience == "employer"])
 def test_employer_reports_are_suppressed_aggregates(engine, name):
     frame = reports.run_report(name, scope=EMP, engine=engine, start="2026-01", end="2026-03").frame
     assert set(frame["employer_id"]) == {"GRP1"}
     assert "person_id" not in frame.columns
     assert "member_id" not in frame.columns
-    report = reports.get_report(name)
-    for count_col in report.privacy.counts:
+    for count_col in COUNT_COLUMNS:
         if count_col in frame.columns:
             values = pd.to_numeric(frame[count_col], errors="coerce")
             assert not ((values >= 1) & (values <= 10)).any(), (name, count_col)
@@ -86,7 +90,7 @@ def test_default_period_ends_at_data_as_of(engine):
 def test_complementary_suppression_blanks_the_same_cell_whatever_the_row_order():
     frame = pd.DataFrame({"employer_id": ["E"] * 4, "month": ["2026-01"] * 4, "tier": ["EMP", "ESP", "ECH", "FAM"],
                           "members": [40, 7, 40, 55], "paid": [400.0, 70.0, 400.0, 550.0]})
-    rule = reports.get_report("enrollment").privacy
+    rule = reports.get_report("enrollment").privacy.rule
     blanked = set()
     for seed in range(6):
         shuffled = frame.sample(frac=1, random_state=seed).reset_index(drop=True)
@@ -96,21 +100,30 @@ def test_complementary_suppression_blanks_the_same_cell_whatever_the_row_order()
 
 
 def test_one_small_employer_cannot_be_found_from_the_all_row():
-    """A user with several employers sees an 'all' row; a lone blanked employer would be all − the others."""
-    frame = pd.DataFrame({"employer_id": ["A", "B", "C", "all"], "members": [8, 300, 500, 808],
-                          "subscribers": [4, 150, 250, 404], "member_months": [90, 3600, 6000, 9690],
-                          "subscriber_months": [40, 1800, 3000, 4840], "paid": [9000.0, 1e6, 2e6, 3.009e6],
-                          "allowed": [1.0, 2.0, 3.0, 6.0], "pmpm_paid": [100.0, 277.8, 333.3, 310.5],
-                          "pmpm_allowed": [1.0, 1.0, 1.0, 1.0], "pepm_paid": [1.0, 1.0, 1.0, 1.0],
-                          "high_cost_claimants": [0, 12, 20, 32]})
-    out = suppress(frame, reports.get_report("employer-summary").privacy).set_index("employer_id")
-    for col in ("members", "subscribers"):
+    """A user with several employers sees an 'all' row; a lone blanked employer would be all − the others.
+    The 'all' row is summed from published cells only, so it is blank wherever one employer's cell is."""
+    month = dt.date(2026, 1, 1)
+    totals = pd.DataFrame({"employer_id": ["A", "B", "C"], "month": [month] * 3,
+                           "member_months": [8, 300, 500], "subscriber_months": [4, 150, 250],
+                           "paid": [9000.0, 1e6, 2e6], "allowed": [1.0, 2.0, 3.0],
+                           "members_with_claims": [5, 120, 200]})
+    bands = pd.DataFrame({"employer_id": ["A", "B", "C"], "period": ["2026-01..2026-12"] * 3,
+                          "band": ["$50k-$100k"] * 3, "claimants": [0, 12, 3], "paid": [0.0, 9e5, 2e5],
+                          "pct_of_paid": [0.0, 0.9, 0.1]})
+
+    def raw(name, f):
+        return {"month-totals": totals, "high-cost-claimants": bands}[name]
+
+    f = Filters(start=month, end=month, employer_ids=("A", "B", "C"))
+    out = reports.get_report("employer-summary").privacy.build(f, raw).set_index("employer_id")
+    for col in ("members", "subscribers", "member_months", "paid", "pmpm_paid", "pepm_paid"):
         assert out.loc["A", col] is None, col
-        assert out.loc["B", col] is None, col  # blanked with it, so all − C is only A + B
-        assert out.loc["all", col] is not None, col
-        assert out.loc["C", col] is not None, col
-    assert out.loc["A", "member_months"] == 90  # not small: shown, with its dollars
-    assert out.loc["B", "high_cost_claimants"] == 12  # 0 is not small: nothing to protect there
+        assert out.loc["all", col] is None, col  # all − B − C would be A
+        assert out.loc["B", col] is not None, col
+    assert out.loc["B", "high_cost_claimants"] == 12
+    assert out.loc["C", "high_cost_claimants"] is None  # 3 people
+    assert out.loc["all", "high_cost_claimants"] is None
+    assert out.loc["A", "high_cost_claimants"] == 0  # 0 is not small: nothing to protect there
 
 
 def test_primary_and_complementary_suppression():

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from dashboard.auth import mfa, models, service
 from dashboard.reports import CATALOG
 from dashboard.ui import registry
-from tests.conftest import PASSWORD, USERS, AuthActions, make_app, module_warehouse, new_pg_database
+from tests.conftest import PASSWORD, USERS, AuthActions, module_warehouse
 from tests.fixtures import load_employer_fixture, load_practice_fixture
 
 P1, P2, E1, E2 = "111111111", "222222222", "GRP1", "GRP2"
@@ -63,36 +63,6 @@ def _load(engine) -> None:
 @pytest.fixture(scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def warehouse_engine(request, tmp_path_factory):
     yield from module_warehouse(request, tmp_path_factory, _load)
-
-
-@pytest.fixture
-def app_db_url(request, warehouse_engine, tmp_path):
-    """The app DB on the warehouse's backend: SQLite beside DuckDB, a new PostgreSQL database beside
-    PostgreSQL."""
-    if warehouse_engine.dialect.name == "postgresql":
-        url, drop = new_pg_database(request.getfixturevalue("pg_server"))
-        yield url
-        drop()
-    else:
-        yield f"sqlite:///{tmp_path / 'app.sqlite'}"
-
-
-@pytest.fixture
-def new_app(tmp_path, warehouse_engine, app_db_url):
-    """Builds apps over one warehouse and one app DB with one secret key: each app is a "worker"."""
-    key = "test-secret-" + uuid.uuid4().hex
-    url = warehouse_engine.url.render_as_string(hide_password=False)
-    apps = []
-
-    def build(**overrides):
-        app = make_app(tmp_path, url, app_db_url=app_db_url, secret_key=key, **overrides)
-        apps.append(app)
-        return app
-
-    yield build
-    for app in apps:
-        app.extensions["dashboard"].app_db.dispose()
-        app.extensions["dashboard"].warehouse().dispose()
 
 
 # --- helpers -------------------------------------------------------------------------------------------

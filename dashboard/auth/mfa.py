@@ -5,7 +5,9 @@
 * A TOTP code is accepted for the current 30-second step or one step either side (clock drift), and only
   for a step later than the last one accepted: a code seen over a shoulder or in a log cannot be replayed.
 * Every failed code counts toward the same lockout as failed passwords (in the app DB, so it holds across
-  worker processes).
+  worker processes); each code reserves its attempt before it is checked, so parallel guesses cannot
+  outrun the lock, and during a lock even the right code is refused.
+* The owner is mailed when MFA is turned on or off (``mail.notify_on_commit``).
 
 Secrets are encrypted with a key derived from the app's secret key: a copy of the app DB alone does not
 yield anyone's second factor. Changing the secret key makes the stored secrets unreadable; recovery codes
@@ -26,18 +28,14 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy.engine import Engine
 
-from dashboard.auth import passwords, service
+from dashboard.auth import mail, passwords, service
 from dashboard.auth.models import recovery_codes, users, utcnow
-from dashboard.errors import AccessDenied, BadInput
+from dashboard.errors import AccessDenied, AccountLocked, BadInput
 
 STEP_SECONDS = 30
 RECOVERY_CODES = 10
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i to misread
 INVALID_CODE = "that code is not valid"
-
-
-class AccountLocked(AccessDenied):
-    """Too many failed attempts: the account is locked for a while."""
 
 
 def _fernet(secret_key: str) -> Fernet:
@@ -120,6 +118,7 @@ def confirm_enrolment(engine: Engine, *, user_id: int, code: str, secret_key: st
         conn.execute(users.update().where(users.c.id == user_id).values(mfa_enabled=True))
         codes = _replace_recovery_codes(conn, user_id)
         service.record(conn, "mfa.enrol", user_id=user_id, email=row["email"], ip=ip)
+        mail.notify_on_commit(conn, event="mfa_enrolled", email=row["email"], user_id=user_id)
     return codes
 
 
@@ -162,56 +161,88 @@ def _check_code(conn: sa.Connection, row, code: str, secret_key: str) -> str | N
     return None
 
 
+class _LockedMeanwhile(Exception):
+    """The code verified but a lock was set since the attempt was reserved: roll the spent code back."""
+
+
 def verify_second_factor(engine: Engine, *, user_id: int, code: str, secret_key: str, max_attempts: int,
                          lockout_minutes: int, ip: str | None = None) -> tuple[service.AppUser, str]:
     """The user and the method ('totp' | 'recovery') when ``code`` verifies; else AccessDenied, with
-    AccountLocked when the account is (or has just become) locked."""
-    now = utcnow()
-    method: str | None = None
-    locked = False
+    AccountLocked when the account is (or has just become) locked.
+
+    Like the password, each code first reserves an attempt on the lockout counter
+    (``service.claim_attempt``), so parallel guesses cannot outrun the lock; during a lock even the right
+    code is refused and is not spent."""
     with engine.begin() as conn:
         row = conn.execute(sa.select(users).where(users.c.id == user_id)).mappings().first()
         if row is None or not row["active"] or not row["mfa_enabled"]:
             raise AccessDenied(INVALID_CODE)
-        if row["locked_until"] and row["locked_until"] > now:
+        attempt = service.claim_attempt(conn, user_id=user_id, max_attempts=max_attempts,
+                                        lockout_minutes=lockout_minutes)
+        if attempt is None:
             service.record(conn, "login.locked", user_id=user_id, email=row["email"], ip=ip)
-            locked = True
-        else:
+    if attempt is None:
+        raise AccountLocked()
+    locked = False
+    try:
+        with engine.begin() as conn:
             method = _check_code(conn, row, code, secret_key)
             if method is None:
-                locked = service.register_failure(
-                    conn, user_id=user_id, email=row["email"], max_attempts=max_attempts,
-                    lockout_minutes=lockout_minutes, ip=ip, action="mfa.failure", reason="wrong code")
-            else:
-                conn.execute(users.update().where(users.c.id == user_id).values(
-                    failed_attempts=0, locked_until=None, last_login_at=now))
-                if method == "recovery":
-                    service.record(conn, "mfa.recovery_code_used", user_id=user_id, email=row["email"], ip=ip)
+                locked = service.fail_attempt(conn, attempt, action="mfa.failure", reason="wrong code", ip=ip)
+            elif not service.succeed_attempt(conn, attempt, reset=True, values={"last_login_at": utcnow()}):
+                raise _LockedMeanwhile
+            elif method == "recovery":
+                service.record(conn, "mfa.recovery_code_used", user_id=user_id, email=row["email"], ip=ip)
+    except _LockedMeanwhile:
+        service.audit(engine, "login.locked", user_id=user_id, email=row["email"], ip=ip)
+        raise AccountLocked() from None
     # Raised after the commit: the failure count and the audit entries must stick.
     if method is None:
         if locked:
-            raise AccountLocked("too many failed attempts; the account is locked for a while")
+            raise AccountLocked()
         raise AccessDenied(INVALID_CODE)
     return service.get_user(engine, user_id=user_id), method
 
 
 def disable(engine: Engine, *, user_id: int, password: str, code: str, secret_key: str, max_attempts: int,
             lockout_minutes: int, ip: str | None = None) -> None:
-    """The user turns MFA off, proving both factors (a stolen session alone cannot do it)."""
+    """The user turns MFA off, proving both factors (a stolen session alone cannot do it).
+
+    One try reserves one attempt on the lockout counter, as at login: wrong factors count, a locked
+    account is refused even right ones (AccountLocked), and the failure that locks it ends every session
+    of the account (AccountLocked with ``sessions_ended``)."""
     with engine.begin() as conn:
         row = conn.execute(sa.select(users).where(users.c.id == user_id)).mappings().first()
         if row is None or not row["mfa_enabled"]:
             raise BadInput("two-factor authentication is not set up")
-        good = passwords.verify_password(row["password_hash"], password or "") and \
-            _check_code(conn, row, code, secret_key) is not None
-        if good:
-            conn.execute(users.update().where(users.c.id == user_id).values(
-                mfa_enabled=False, mfa_secret=None, mfa_last_step=None))
-            conn.execute(recovery_codes.delete().where(recovery_codes.c.user_id == user_id))
-            service.record(conn, "mfa.disable", user_id=user_id, email=row["email"], ip=ip)
-        else:
-            service.register_failure(conn, user_id=user_id, email=row["email"], max_attempts=max_attempts,
-                                     lockout_minutes=lockout_minutes, ip=ip, action="mfa.disable_failure",
-                                     reason="wrong password or code")
+        attempt = service.claim_attempt(conn, user_id=user_id, max_attempts=max_attempts,
+                                        lockout_minutes=lockout_minutes)
+        if attempt is None:
+            service.record(conn, "mfa.disable_failure", user_id=user_id, email=row["email"], ip=ip,
+                           detail={"reason": "account locked"})
+    if attempt is None:
+        raise AccountLocked()
+    password_ok = passwords.verify_password(row["password_hash"], password or "")  # outside any transaction
+    locked = False
+    try:
+        with engine.begin() as conn:
+            good = password_ok and _check_code(conn, row, code, secret_key) is not None
+            if not good:
+                locked = service.fail_attempt(conn, attempt, action="mfa.disable_failure", ip=ip,
+                                              reason="wrong password or code", end_sessions=True)
+            elif not service.succeed_attempt(conn, attempt, reset=True,
+                                             values={"mfa_enabled": False, "mfa_secret": None,
+                                                     "mfa_last_step": None}):
+                raise _LockedMeanwhile
+            else:
+                conn.execute(recovery_codes.delete().where(recovery_codes.c.user_id == user_id))
+                service.record(conn, "mfa.disable", user_id=user_id, email=row["email"], ip=ip)
+                mail.notify_on_commit(conn, event="mfa_disabled", email=row["email"], user_id=user_id)
+    except _LockedMeanwhile:
+        service.audit(engine, "mfa.disable_failure", user_id=user_id, email=row["email"], ip=ip,
+                      detail={"reason": "account locked"})
+        raise AccountLocked() from None
+    if locked:
+        raise AccountLocked(sessions_ended=True)
     if not good:
         raise AccessDenied("the password or the code is not right")

@@ -2,7 +2,9 @@
 
 The app DB is SQLite by default (``DASHBOARD_APP_DB_URL``); PostgreSQL works the same. The audit log
 is append-only: the code has no update or delete path for it, and database triggers refuse UPDATE, DELETE
-(and on PostgreSQL TRUNCATE) from anyone, so a bug or a stray SQL session cannot rewrite history.
+(and on PostgreSQL TRUNCATE) from anyone, so a bug or a stray SQL session cannot rewrite history. The
+owner can drop triggers, so every row is also hash-chained (``dashboard.auth.audit_chain``) and, on
+PostgreSQL, the app connects as a role with only SELECT and INSERT on ``audit_log``.
 """
 
 from __future__ import annotations
@@ -104,6 +106,19 @@ audit_log = Table(
     Column("action", String(64), nullable=False),
     Column("detail", Text),  # JSON; never PHI
     Column("ip", String(64)),
+    # Hash chain (dashboard.auth.audit_chain): NULL only on rows written before the chain existed.
+    Column("prev_hash", String(64)),
+    Column("row_hash", String(64)),
+)
+
+# One row (id 1): the id and hash of the last audit row. Appends lock it, so they serialise, and verify
+# compares the end of the log with it (rows cut off the end).
+audit_chain_head = Table(
+    "audit_chain_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_id", Integer),
+    Column("last_hash", String(64), nullable=False),
 )
 
 
@@ -111,8 +126,18 @@ APPEND_ONLY_MESSAGE = "audit_log is append-only"
 
 
 def protect_audit_log(conn) -> None:
-    """Install the triggers that make ``audit_log`` append-only (idempotent)."""
+    """Install the triggers that make ``audit_log`` append-only and start its hash chain (idempotent).
+
+    On PostgreSQL a role that does not own ``audit_log`` (the app role) cannot and need not install
+    anything: it only checks that the owner did."""
+    from dashboard.auth import audit_chain
+
     dialect = conn.dialect.name
+    if dialect == "postgresql" and not conn.exec_driver_sql(
+            "SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class "
+            "WHERE oid = to_regclass('audit_log')").scalar():
+        audit_chain.check_ready(conn)
+        return
     if dialect == "sqlite":
         for event in ("UPDATE", "DELETE"):
             conn.exec_driver_sql(
@@ -130,3 +155,5 @@ def protect_audit_log(conn) -> None:
         conn.exec_driver_sql(
             "CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
             "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()")
+    # Under the lock above (PostgreSQL) or SQLite's write lock: workers starting together create one head.
+    audit_chain.initialise(conn)

@@ -32,6 +32,29 @@ class MailNotSent(DashboardError):
     http_status = 503
 
 
+class LinksNotConfigured(DashboardError):
+    """No DASHBOARD_PUBLIC_URL: a reset link would have to take its host from the request, which the
+    requester controls (link poisoning), so none is made."""
+
+    http_status = 503
+
+
+LINKS_NOT_CONFIGURED = ("password reset links are turned off until the operator sets DASHBOARD_PUBLIC_URL "
+                        "(the address users open the dashboard at)")
+
+
+def link_base(settings: Settings) -> str:
+    """The configured base of links in e-mails; LinksNotConfigured when there is none. The only source
+    of a link's host: never a request header."""
+    if not settings.public_url:
+        raise LinksNotConfigured(LINKS_NOT_CONFIGURED)
+    return settings.public_url.rstrip("/")
+
+
+def links_configured(settings: Settings) -> bool:
+    return bool(settings.public_url)
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -58,15 +81,18 @@ def create_token(engine: Engine, *, email: str, ttl_minutes: int, ip: str | None
     return service.get_user(engine, user_id=row.id), token
 
 
-def send_reset_link(engine: Engine, settings: Settings, *, email: str, base_url: str, ip: str | None = None,
+def send_reset_link(engine: Engine, settings: Settings, *, email: str, ip: str | None = None,
                     actor: str | None = None) -> bool:
     """Mail a reset link when ``email`` belongs to an active user; True when a message went out.
-    Raises MailNotSent when the SMTP server refuses it."""
+    The link's base is DASHBOARD_PUBLIC_URL only (there is deliberately no parameter for a request's
+    host). Raises LinksNotConfigured, before any token exists, when it is unset, and MailNotSent when the
+    SMTP server refuses the message."""
+    base = link_base(settings)
     created = create_token(engine, email=email, ttl_minutes=settings.reset_token_minutes, ip=ip, actor=actor)
     if created is None:
         return False
     user, token = created
-    link = f"{(settings.public_url or base_url).rstrip('/')}/reset/{token}"
+    link = f"{base}/reset/{token}"
     body = (f"Someone (hopefully you) asked to reset the password of {user.email} for Claims Analytics.\n\n"
             f"Open this link within {settings.reset_token_minutes} minutes to choose a new password:\n\n"
             f"{link}\n\nThe link works once. If you did not ask for it, ignore this message; your password "

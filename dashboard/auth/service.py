@@ -14,7 +14,7 @@ from flask_login import UserMixin
 from sqlalchemy.engine import Engine
 
 from dashboard import access
-from dashboard.auth import passwords, sessions
+from dashboard.auth import audit_chain, mail, passwords, sessions
 from dashboard.auth.models import (
     audit_log,
     metadata,
@@ -24,7 +24,7 @@ from dashboard.auth.models import (
     users,
     utcnow,
 )
-from dashboard.errors import AccessDenied, BadInput, NotFound
+from dashboard.errors import AccessDenied, AccountLocked, BadInput, NotFound
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 LOGIN_FAILED = "invalid email or password"
@@ -212,63 +212,115 @@ def authenticate(engine: Engine, *, email: str, password: str, max_attempts: int
     """The user for this email and password, or AccessDenied with one message for every failure
     (unknown email, wrong password, locked, inactive), so the answer leaks nothing.
 
-    ``max_attempts`` consecutive failures lock the account for ``lockout_minutes``; the counter lives in
-    the app DB so it holds across worker processes."""
+    ``max_attempts`` consecutive failures lock the account for ``lockout_minutes``. Each try first
+    reserves an attempt on the counter in the app DB (:func:`claim_attempt`, one atomic statement, so it
+    holds across threads and workers); only then is the hash checked. While locked even the right password
+    is refused, and a success never clears a lock it did not set."""
     email = (email or "").strip().lower()
-    now = utcnow()
+    password = password or ""
     with engine.begin() as conn:
-        ok = _check_login(conn, email, password or "", now, max_attempts=max_attempts,
-                          lockout_minutes=lockout_minutes, ip=ip)
-    # Raised after the commit: a failure's count and audit entry must not roll back with the exception.
-    if ok is None:
-        raise AccessDenied(LOGIN_FAILED)
-    return get_user(engine, user_id=ok)
-
-
-def _check_login(conn: sa.Connection, email: str, password: str, now: dt.datetime, *, max_attempts: int,
-                 lockout_minutes: int, ip: str | None) -> int | None:
-    """The user id when the password is right for an active, unlocked account; else None (recorded)."""
-    row = conn.execute(sa.select(users).where(users.c.email == email)).mappings().first()
-    if row is None:
+        row = conn.execute(sa.select(users.c.id, users.c.password_hash, users.c.active, users.c.mfa_enabled)
+                           .where(users.c.email == email)).first()
+        attempt = None
+        if row is None:
+            record(conn, "login.failure", email=email[:320], ip=ip, detail={"reason": "unknown email"})
+        else:
+            attempt = claim_attempt(conn, user_id=row.id, max_attempts=max_attempts,
+                                    lockout_minutes=lockout_minutes)
+            if attempt is None:
+                record(conn, "login.locked", user_id=row.id, email=email, ip=ip)
+    if attempt is None:
         passwords.verify_password(passwords.DUMMY_HASH, password)  # same time as a real check
-        record(conn, "login.failure", email=email[:320], ip=ip, detail={"reason": "unknown email"})
-        return None
-    if row["locked_until"] and row["locked_until"] > now:
-        passwords.verify_password(passwords.DUMMY_HASH, password)
-        record(conn, "login.locked", user_id=row["id"], email=email, ip=ip)
-        return None
-    if not passwords.verify_password(row["password_hash"], password) or not row["active"]:
-        register_failure(conn, user_id=row["id"], email=email, max_attempts=max_attempts,
-                         lockout_minutes=lockout_minutes, ip=ip, action="login.failure",
-                         reason="inactive" if not row["active"] else "wrong password")
-        return None
-    values = {}
-    if not row["mfa_enabled"]:
-        # With a second factor the counter is cleared only once the code verifies: re-entering a known
-        # password must not buy an attacker a fresh round of code guesses.
-        values = {"failed_attempts": 0, "locked_until": None, "last_login_at": now}
-    if passwords.needs_rehash(row["password_hash"]):
-        values["password_hash"] = passwords.hash_password(password)
-    if values:
-        conn.execute(users.update().where(users.c.id == row["id"]).values(**values))
-    return row["id"]
+        raise AccessDenied(LOGIN_FAILED)
+    right = passwords.verify_password(row.password_hash, password)
+    with engine.begin() as conn:
+        if not right or not row.active:
+            fail_attempt(conn, attempt, action="login.failure", ip=ip,
+                         reason="inactive" if not row.active else "wrong password")
+            ok = False
+        else:
+            # With a second factor the counter is cleared only once the code verifies: this success only
+            # hands back its own reservation, so re-entering a known password buys no fresh code guesses.
+            ok = succeed_attempt(conn, attempt, reset=not row.mfa_enabled,
+                                 values={} if row.mfa_enabled else {"last_login_at": utcnow()})
+            if not ok:
+                record(conn, "login.locked", user_id=row.id, email=email, ip=ip)
+            elif passwords.needs_rehash(row.password_hash):
+                conn.execute(users.update().where(users.c.id == row.id,
+                                                  users.c.password_hash == row.password_hash)
+                             .values(password_hash=passwords.hash_password(password)))
+    # Raised after the commit: a failure's count and audit entry must not roll back with the exception.
+    if not ok:
+        raise AccessDenied(LOGIN_FAILED)
+    return get_user(engine, user_id=row.id)
 
 
-def register_failure(conn: sa.Connection, *, user_id: int, email: str, max_attempts: int, lockout_minutes: int,
-                     ip: str | None, action: str, reason: str) -> bool:
-    """Count one failed attempt (password or second factor) against the account and lock it at
-    ``max_attempts``; True when this failure locked it. The increment happens in SQL, so concurrent
-    workers cannot lose a count."""
-    conn.execute(users.update().where(users.c.id == user_id)
-                 .values(failed_attempts=sa.func.coalesce(users.c.failed_attempts, 0) + 1))
-    attempts = conn.execute(sa.select(users.c.failed_attempts).where(users.c.id == user_id)).scalar_one()
-    record(conn, action, user_id=user_id, email=email, ip=ip, detail={"reason": reason})
-    if attempts < max_attempts:
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt reserved on an account's failure counter by :func:`claim_attempt`; it counts as a
+    failure unless :func:`succeed_attempt` settles it."""
+
+    user_id: int
+    email: str
+    number: int  # its place in the count of consecutive failures
+    lock: dt.datetime | None  # the lock this reservation set (it is the last one allowed), else None
+
+
+def claim_attempt(conn: sa.Connection, *, user_id: int, max_attempts: int,
+                  lockout_minutes: int) -> Attempt | None:
+    """Reserve one attempt before a secret is checked; None when the account is locked (check nothing).
+
+    One conditional UPDATE ... RETURNING, atomic on SQLite and PostgreSQL: of concurrent requests exactly
+    ``max_attempts`` get a reservation, and the one that reaches it sets the lock in the same statement.
+    So the hash is never verified during a lock, not even by requests that raced the lock. Commit the
+    reservation before verifying, so concurrent requests see it."""
+    now = utcnow()
+    expired = sa.and_(users.c.locked_until.is_not(None), users.c.locked_until <= now)
+    number = sa.case((expired, 1), else_=sa.func.coalesce(users.c.failed_attempts, 0) + 1)
+    until = sa.literal(now + dt.timedelta(minutes=lockout_minutes), sa.DateTime())
+    row = conn.execute(
+        users.update()
+        .where(users.c.id == user_id, sa.or_(users.c.locked_until.is_(None), users.c.locked_until <= now))
+        .values(failed_attempts=number, locked_until=sa.case((number >= max_attempts, until), else_=sa.null()))
+        .returning(users.c.email, users.c.failed_attempts, users.c.locked_until)).first()
+    if row is None:
+        return None
+    return Attempt(user_id=user_id, email=row.email, number=row.failed_attempts, lock=row.locked_until)
+
+
+def fail_attempt(conn: sa.Connection, attempt: Attempt, *, action: str, reason: str, ip: str | None,
+                 end_sessions: bool = False) -> bool:
+    """Record a failed attempt (its reservation stands as the count); True when it was the one that
+    locked the account. Then the owner is mailed, and with ``end_sessions`` (the failure came from inside
+    a session, which may be stolen) every session of the account ends."""
+    if attempt.lock is not None and end_sessions:
+        # Users row before the audit chain lock, as everywhere: the same order in every transaction.
+        conn.execute(users.update().where(users.c.id == attempt.user_id)
+                     .values(session_version=users.c.session_version + 1))
+        sessions.revoke_user_sessions(conn, user_id=attempt.user_id, reason="locked")
+    record(conn, action, user_id=attempt.user_id, email=attempt.email, ip=ip, detail={"reason": reason})
+    if attempt.lock is None:
         return False
-    conn.execute(users.update().where(users.c.id == user_id).values(
-        failed_attempts=0, locked_until=utcnow() + dt.timedelta(minutes=lockout_minutes)))
-    record(conn, "account.lockout", user_id=user_id, email=email, ip=ip, detail={"minutes": lockout_minutes})
+    record(conn, "account.lockout", user_id=attempt.user_id, email=attempt.email, ip=ip,
+           detail={"until": attempt.lock, "sessions_ended": end_sessions})
+    mail.notify_on_commit(conn, event="locked", email=attempt.email, user_id=attempt.user_id, until=attempt.lock)
     return True
+
+
+def succeed_attempt(conn: sa.Connection, attempt: Attempt, *, reset: bool, values: dict | None = None) -> bool:
+    """Settle a verified attempt and apply ``values`` to the user row, only if the account is not locked
+    now (a lock set by another request since the reservation stands: the success is refused, False).
+
+    ``reset`` clears the counter (the login, or the account change, is done); otherwise only this
+    attempt's own reservation is handed back (password right, second factor still to come). Either way
+    the lock this reservation itself set, as the last attempt allowed, is lifted: it was no failure."""
+    free = [users.c.locked_until.is_(None), users.c.locked_until <= utcnow()]
+    if attempt.lock is not None:
+        free.append(users.c.locked_until == attempt.lock)
+    counter = 0 if reset else sa.case((users.c.failed_attempts > 0, users.c.failed_attempts - 1), else_=0)
+    done = conn.execute(users.update().where(users.c.id == attempt.user_id, sa.or_(*free))
+                        .values(failed_attempts=counter, locked_until=None, **(values or {})))
+    return done.rowcount == 1
 
 
 def change_password(engine: Engine, *, user_id: int, current: str, new: str, max_attempts: int,
@@ -276,25 +328,45 @@ def change_password(engine: Engine, *, user_id: int, current: str, new: str, max
     """Change a password; every session of the user ends (session version bump and revocation), so the
     caller starts a new one for the browser that made the change.
 
-    A wrong current password counts toward the lockout: a stolen session must not allow guessing it."""
+    The current password is checked like a login (:func:`claim_attempt`): a wrong one counts toward the
+    lockout, a locked account is refused even the right one (AccountLocked), and the failure that locks
+    it ends every session: a stolen session must not allow guessing the password."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(users.c.email, users.c.password_hash).where(users.c.id == user_id)).first()
+    if row is None:
+        raise NotFound(f"no user {user_id}")
+    passwords.check_policy(new, email=row.email)  # before the attempt: a refused new password is no guess
     with engine.begin() as conn:
-        row = conn.execute(sa.select(users).where(users.c.id == user_id)).mappings().first()
-        if row is None:
-            raise NotFound(f"no user {user_id}")
-        correct = passwords.verify_password(row["password_hash"], current or "")
+        attempt = claim_attempt(conn, user_id=user_id, max_attempts=max_attempts, lockout_minutes=lockout_minutes)
+        if attempt is None:
+            record(conn, "password.change_failure", user_id=user_id, email=row.email, ip=ip,
+                   detail={"reason": "account locked"})
+    if attempt is None:
+        raise AccountLocked()
+    correct = passwords.verify_password(row.password_hash, current or "")
+    locked = changed = False
+    with engine.begin() as conn:
         if not correct:
-            register_failure(conn, user_id=user_id, email=row["email"], max_attempts=max_attempts,
-                             lockout_minutes=lockout_minutes, ip=ip, action="password.change_failure",
-                             reason="wrong current password")
+            locked = fail_attempt(conn, attempt, action="password.change_failure", ip=ip,
+                                  reason="wrong current password", end_sessions=True)
         else:
-            passwords.check_policy(new, email=row["email"])
-            conn.execute(users.update().where(users.c.id == user_id).values(
-                password_hash=passwords.hash_password(new), password_changed_at=utcnow(),
-                session_version=users.c.session_version + 1))
-            sessions.revoke_user_sessions(conn, user_id=user_id, reason="password change")
-            record(conn, "password.change", user_id=user_id, email=row["email"], ip=ip)
-    if not correct:  # raised after the commit, so the failure count sticks
+            changed = succeed_attempt(conn, attempt, reset=True, values={
+                "password_hash": passwords.hash_password(new), "password_changed_at": utcnow(),
+                "session_version": users.c.session_version + 1})
+            if changed:
+                sessions.revoke_user_sessions(conn, user_id=user_id, reason="password change")
+                record(conn, "password.change", user_id=user_id, email=row.email, ip=ip)
+                mail.notify_on_commit(conn, event="password_changed", email=row.email, user_id=user_id)
+            else:
+                record(conn, "password.change_failure", user_id=user_id, email=row.email, ip=ip,
+                       detail={"reason": "account locked"})
+    # Raised after the commit, so the failure count, the lock and the ended sessions stick.
+    if locked:
+        raise AccountLocked(sessions_ended=True)
+    if not correct:
         raise AccessDenied("the current password is not right")
+    if not changed:
+        raise AccountLocked()
     return get_user(engine, user_id=user_id)
 
 
@@ -310,11 +382,13 @@ def set_password(engine: Engine, *, user_id: int, new: str, actor: str, ip: str 
 
 
 def write_password(conn: sa.Connection, *, user_id: int, new: str) -> None:
-    """Store a new password (policy already checked), clear the lockout and end every session."""
+    """Store a new password (policy already checked), clear the lockout and end every session. The owner
+    is mailed once the caller commits (every path that sets a password comes through here)."""
     conn.execute(users.update().where(users.c.id == user_id).values(
         password_hash=passwords.hash_password(new), password_changed_at=utcnow(), failed_attempts=0,
         locked_until=None, session_version=users.c.session_version + 1))
     sessions.revoke_user_sessions(conn, user_id=user_id, reason="password set")
+    mail.notify_on_commit(conn, event="password_reset", email=_user_email(conn, user_id), user_id=user_id)
 
 
 def _user_email(conn: sa.Connection, user_id: int) -> str:
@@ -353,14 +427,19 @@ def reset_mfa(engine: Engine, *, user_id: int, actor: str, ip: str | None = None
         conn.execute(recovery_codes.delete().where(recovery_codes.c.user_id == user_id))
         sessions.revoke_user_sessions(conn, user_id=user_id, reason="mfa reset")
         record(conn, "mfa.reset", email=actor, ip=ip, detail={"user": email})
+        mail.notify_on_commit(conn, event="mfa_reset", email=email, user_id=user_id)
 
 
 def record(conn: sa.Connection, action: str, *, user_id: int | None = None, email: str | None = None,
            ip: str | None = None, detail: dict | None = None) -> None:
-    """Append one audit entry inside the caller's transaction. ``detail`` must never carry PHI."""
-    conn.execute(audit_log.insert().values(
-        at=utcnow(), user_id=user_id, email=email, action=action,
-        detail=json.dumps(detail, sort_keys=True, default=str) if detail else None, ip=ip))
+    """Append one audit entry inside the caller's transaction. ``detail`` must never carry PHI.
+
+    The one writer of ``audit_log``: the entry joins the hash chain under the chain lock, held until the
+    caller commits, so concurrent writers never fork it. Change other rows (users, sessions) before
+    recording, as every caller does: with the chain lock always taken last, no two transactions can wait
+    on each other's locks."""
+    audit_chain.append(conn, at=utcnow(), user_id=user_id, email=email, action=action,
+                       detail=json.dumps(detail, sort_keys=True, default=str) if detail else None, ip=ip)
 
 
 def audit(engine: Engine, action: str, **kwargs) -> None:

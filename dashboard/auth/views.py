@@ -14,8 +14,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user, login_user, logout_user
 
-from dashboard.auth import mfa, resets, service
-from dashboard.errors import AccessDenied, BadInput
+from dashboard.auth import mail, mfa, resets, service
+from dashboard.errors import AccessDenied, AccountLocked, BadInput
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -132,7 +132,7 @@ def login_mfa():
             services().app_db, user_id=pending["user"], code=request.form.get("code", ""),
             secret_key=settings.secret_key, max_attempts=settings.lockout_attempts,
             lockout_minutes=settings.lockout_minutes, ip=client_ip())
-    except mfa.AccountLocked as exc:
+    except AccountLocked as exc:
         session.pop("mfa_pending", None)
         return _page("login.html", 401, title="Log in", error=str(exc).capitalize() + ".")
     except AccessDenied as exc:
@@ -205,11 +205,16 @@ def touch_session() -> None:
 
 @bp.route("/forgot", methods=["GET", "POST"])
 def forgot():
+    if not resets.links_configured(services().settings):
+        # Same answer for every address (no account enumeration), and nothing is created or sent.
+        return _page("message.html", 503, title="Reset your password",
+                     error=resets.LINKS_NOT_CONFIGURED[0].upper() + resets.LINKS_NOT_CONFIGURED[1:] + ". "
+                     "Ask your administrator to set a new password for you.", link="/login", link_text="Back to log in")
     if request.method == "GET":
         return _page("forgot.html", title="Reset your password")
     try:
         resets.send_reset_link(services().app_db, services().settings, email=request.form.get("email", ""),
-                               base_url=request.host_url, ip=client_ip())
+                               ip=client_ip())
     except resets.MailNotSent:
         pass  # logged and audited; the answer must not reveal whether the account exists
     return _page("message.html", title="Check your e-mail", message=RESET_SENT, link="/login",
@@ -259,11 +264,24 @@ def change_password():
                                        current=request.form.get("current", ""), new=new,
                                        max_attempts=settings.lockout_attempts,
                                        lockout_minutes=settings.lockout_minutes, ip=client_ip())
+    except AccountLocked as exc:
+        return _locked_out(exc, title)
     except (AccessDenied, BadInput) as exc:
         return _page("account_password.html", 400, title=title, error=str(exc).capitalize() + ".")
     start_session(user)  # every session ended with the change; this browser goes on with a new one
     return _page("message.html", title="Password changed", link="/account", link_text="Back to your account",
                  message="Your password has been changed. Every other session of your account has ended.")
+
+
+def _locked_out(exc: AccountLocked, title: str):
+    """An account form refused for the lockout. When this failure locked the account every session of it
+    has ended (the one asking may be stolen): this browser is logged out too."""
+    if exc.sessions_ended:
+        end_session("locked")
+        return _page("message.html", 401, title=title, link="/login", link_text="Log in",
+                     error=str(exc).capitalize() + ". Every session of the account has ended.")
+    return _page("message.html", 400, title=title, link="/account", link_text="Back to your account",
+                 error=str(exc).capitalize() + ".")
 
 
 def _grouped(secret: str) -> str:
@@ -308,6 +326,8 @@ def account_mfa_disable():
                     code=request.form.get("code", ""), secret_key=settings.secret_key,
                     max_attempts=settings.lockout_attempts, lockout_minutes=settings.lockout_minutes,
                     ip=client_ip())
+    except AccountLocked as exc:
+        return _locked_out(exc, title)
     except (AccessDenied, BadInput) as exc:
         return _page("mfa_manage.html", 400, title=title, required=False, error=str(exc).capitalize() + ".",
                      remaining=mfa.remaining_recovery_codes(engine, user_id=current_user.id))
@@ -319,6 +339,7 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     app.register_blueprint(bp)
     settings = app.extensions["dashboard"].settings
+    mail.use_settings(app.extensions["dashboard"].app_db, settings)  # account notices from this app's DB
     # One limiter per app (tests build many apps in one process). With Redis the counts are shared by every
     # worker; without it they are per process, and the lockout in the app DB still holds for all of them.
     limiter = Limiter(get_remote_address, app=app, storage_uri=settings.redis_url or "memory://",

@@ -127,6 +127,26 @@ def pmpm(conn: Connection, f: Filters) -> pd.DataFrame:
     return out
 
 
+def month_totals(conn: Connection, f: Filters) -> pd.DataFrame:
+    """Per employer and month: member and subscriber months, paid and allowed of claims in enrolled months
+    and the people with those claims. The parts every period total is summed from. Sources: Tuva
+    member_months / financial_pmpm."""
+    mc = m.int_member_claim(f.employer_ids).subquery()
+    q = (
+        sa.select(mc.c.employer_id, mc.c.claim_month, sa.func.sum(mc.c.paid_amount),
+                  sa.func.sum(mc.c.allowed_amount), sa.func.count(sa.distinct(mc.c.person_id)))
+        .where(mc.c.in_enrollment == 1)
+        .where(_in_months(mc.c.claim_month, f))
+        .group_by(mc.c.employer_id, mc.c.claim_month)
+    )
+    money = fetch(conn, q, [*KEY, "paid", "allowed", "members_with_claims"])
+    # a claim in an enrolled month always has its member month, so the member months carry every row
+    out = member_months(conn, f).merge(money, on=KEY, how="left")
+    out = out.fillna({"paid": 0.0, "allowed": 0.0, "members_with_claims": 0})
+    out["members_with_claims"] = out["members_with_claims"].astype("int64")
+    return out.sort_values(KEY).reset_index(drop=True)
+
+
 def spend_outside_enrollment(conn: Connection, f: Filters) -> pd.DataFrame:
     """Paid and allowed of claims whose claim month has no enrollment (run-out, retro terms), placed at
     the person's latest employer; never part of PMPM. Source: Tuva financial_pmpm convention."""
@@ -218,7 +238,8 @@ def high_cost_claimants(conn: Connection, f: Filters) -> pd.DataFrame:
     out = out.fillna({"claimants": 0, "paid": 0.0})
     out["claimants"] = out["claimants"].astype("int64")
     out["pct_of_paid"] = ratio(out["paid"], out["total_paid"])
-    return out[["employer_id", "band", "claimants", "paid", "pct_of_paid"]]
+    out["period"] = f"{f.start:%Y-%m}..{f.end:%Y-%m}"
+    return out[["employer_id", "period", "band", "claimants", "paid", "pct_of_paid"]]
 
 
 def employer_summary(conn: Connection, f: Filters) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from dash import dcc, html
 
 from dashboard.reports import Report
 
-SUPPRESSED = "≤10 (suppressed)"
+SUPPRESSED = "suppressed"  # a small cell, or a total that would reveal one
 
 
 def fmt_money(value: float | None) -> str:

@@ -42,11 +42,12 @@ class PageContext:
 
 
 def page_context(scope: access.Scope, *, history_months: int = 36, default_months: int = 12) -> PageContext:
-    """Months with data (ending at the warehouse's as-of month) and the practices/employers of the scope."""
+    """Months with data (ending at the as-of month of the scope's loads) and the practices/employers of the
+    scope."""
     engine = warehouse()
     require_schema(engine)
     with engine.connect() as conn:
-        last = data_as_of(conn).replace(day=1)
+        last = data_as_of(conn, scope=scope).replace(day=1)  # the scope's own loads: see data_as_of
         practice_q = sa.select(s.practice.c.practice_id, s.practice.c.practice_name).order_by(
             s.practice.c.practice_name)
         employer_q = sa.select(s.employer.c.employer_id, s.employer.c.employer_name).order_by(

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
 from dashboard.errors import BadInput, WarehouseMissing
+from dashboard.files import DUCKDB_COMPANIONS, make_private, private_dir
 from dashboard.warehouse import schema
 
 
@@ -58,8 +59,15 @@ def writer_engine(url: str) -> Engine:
     parsed = _parse(url)
     path = duckdb_path(parsed)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return sa.create_engine(parsed, poolclass=NullPool)
+        private_dir(path.parent)
+        engine = sa.create_engine(parsed, poolclass=NullPool)
+
+        @sa.event.listens_for(engine, "connect")
+        def _private(_dbapi_connection, _record) -> None:
+            # DuckDB creates the file with the process umask; it holds PHI, so owner-only from the start.
+            make_private(path, companions=DUCKDB_COMPANIONS)
+
+        return engine
     return sa.create_engine(parsed, pool_pre_ping=True)
 
 

@@ -430,6 +430,20 @@ data_load = Table(
     Column("data_as_of", Date),
 )
 
+# Which tenants each load touched, written in the load's own transaction, so "data as of" can be shown
+# per tenant (another practice's load date is theirs alone). kind: practice (billing TIN) | employer
+# (group id) | all (the demo: every practice and employer); entity_id is '' for all. A load without rows
+# here (made before this table existed) is shown to admins only.
+LOAD_SCOPE_KINDS = ("practice", "employer", "all")
+data_load_scope = Table(
+    "data_load_scope",
+    metadata,
+    Column("load_id", String, nullable=False),
+    Column("kind", String, nullable=False),
+    Column("entity_id", String, nullable=False),
+    PrimaryKeyConstraint("load_id", "kind", "entity_id"),
+)
+
 calendar_month = Table(
     "calendar_month",
     metadata,

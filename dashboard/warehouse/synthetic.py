@@ -2171,6 +2171,8 @@ def generate_demo(conn: sa.Connection, *, claims: int = 200_000, seed: int = 1,
     remittance, plb = _remittance_frames(np.random.default_rng([seed, 1_000_003]), remits)
     write("remittance", remittance)
     write("provider_adjustment", plb)
+    # The demo is every tenant's data: its "data as of" is everyone's.
+    write("data_load_scope", pd.DataFrame({"load_id": [f"demo-{claims}-{seed}"], "kind": ["all"], "entity_id": [""]}))
     write("data_load", pd.DataFrame({
         "load_id": [f"demo-{claims}-{seed}"], "source": ["demo"], "file_name": [None], "file_sha256": [None],
         "row_count": [rows + 1], "loaded_at": [LOADED_AT], "data_as_of": [DEMO_AS_OF],

@@ -90,10 +90,39 @@ def already_loaded(conn: Connection, *, source: str, sha256: str) -> bool:
 
 
 def record_load(conn: Connection, *, source: str, file_name: str, sha256: str, rows: int,
-                data_as_of: dt.date | None) -> None:
+                data_as_of: dt.date | None, practices: Iterable[str | None],
+                employers: Iterable[str | None]) -> str:
+    """Log a load and the practices and employers it touched, in the caller's (the load's) transaction.
+    Every loader must say whom its load touched: "data as of" is shown to a user only for loads within
+    their scope. Returns the load id."""
+    load_id = uuid.uuid4().hex
     conn.execute(s.data_load.insert().values(
-        load_id=uuid.uuid4().hex, source=source, file_name=file_name, file_sha256=sha256, row_count=rows,
+        load_id=load_id, source=source, file_name=file_name, file_sha256=sha256, row_count=rows,
         loaded_at=dt.datetime.now(dt.UTC).replace(tzinfo=None), data_as_of=data_as_of))
+    record_load_scope(conn, load_id=load_id, practices=practices, employers=employers)
+    return load_id
+
+
+def record_load_scope(conn: Connection, *, load_id: str, practices: Iterable[str | None] = (),
+                      employers: Iterable[str | None] = (), everyone: bool = False) -> None:
+    """The data_load_scope rows of one load (``everyone``: a load of every tenant, the demo)."""
+    rows = [{"load_id": load_id, "kind": "all", "entity_id": ""}] if everyone else []
+    rows += [{"load_id": load_id, "kind": "practice", "entity_id": str(p)} for p in sorted({p for p in practices if p})]
+    rows += [{"load_id": load_id, "kind": "employer", "entity_id": str(e)} for e in sorted({e for e in employers if e})]
+    if rows:
+        conn.execute(s.data_load_scope.insert(), rows)
+
+
+def employers_of_people(conn: Connection, people: Iterable[str | None]) -> set[str]:
+    """The employers (eligibility group ids) of these people, as the warehouse holds them now: a claim
+    counts toward its member's employer's spend, so a claims load touches those employers too."""
+    el = s.eligibility
+    ids = sorted({p for p in people if p})
+    found: set[str] = set()
+    for i in range(0, len(ids), 1000):
+        found |= {g for g in conn.execute(sa.select(el.c.group_id).distinct()
+                                          .where(el.c.person_id.in_(ids[i:i + 1000]))).scalars() if g}
+    return found
 
 
 def delete_in_batches(conn: Connection, table: sa.Table, column: sa.Column, values: Iterable, *,

@@ -376,7 +376,9 @@ def load_834_files(conn: Connection, paths: Sequence[Path], *,
         spans = _write(conn, applier, digest)
         result.rows = {**{k: v for k, v in applier.counts.items() if v}, "eligibility spans written": spans}
         dates = [f.created for f in files if f.created]
+        # An 834 touches the employers (plan sponsors) whose members it changed.
         record_load(conn, source=SOURCE, file_name=path.name, sha256=digest, rows=len(applier.changes),
-                    data_as_of=max(dates) if dates else None)
+                    data_as_of=max(dates) if dates else None, practices=(),
+                    employers={*applier.employers, *(c["employer_id"] for c in applier.changes)})
         results.append(result)
     return results

@@ -231,8 +231,10 @@ def load_835_files(conn: Connection, paths: Sequence[Path], *, progress: Callabl
             result.warnings.append(f"{unmatched} of {len(rows['claim_payment'])} claim payment(s) match no claim "
                                    "in medical_claim; they are kept and shown as unmatched")
         dates = [r["payment_date"] for r in rows["remittance"]]
+        # An 835 touches its payee practices only (its claims are matched within the payee's practice).
         record_load(conn, source=SOURCE, file_name=path.name, sha256=digest,
-                    rows=sum(len(v) for v in rows.values()), data_as_of=max(dates) if dates else None)
+                    rows=sum(len(v) for v in rows.values()), data_as_of=max(dates) if dates else None,
+                    practices={r["practice_id"] for r in rows["remittance"]}, employers=())
         results.append(result)
     return results
 

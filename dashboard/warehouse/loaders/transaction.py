@@ -22,6 +22,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from dashboard.files import DUCKDB_COMPANIONS, make_private, open_private, private_dir, private_umask
 from dashboard.warehouse import schema
 from dashboard.warehouse.engine import calendar_rows, duckdb_path, writer_engine
 
@@ -34,8 +35,8 @@ def _ensure_schema(conn: Connection) -> None:
 
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f".{path.name}.lock"), "w") as handle:
+    private_dir(path.parent)
+    with open_private(path.with_name(f".{path.name}.lock")) as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -56,19 +57,22 @@ def load_transaction(url: str) -> Iterator[Connection]:
         finally:
             engine.dispose()
         return
-    with _file_lock(path):
+    with private_umask(), _file_lock(path):
         # Holding the lock, no other load runs: copies left by killed loads can go.
         for stale in path.parent.glob(f".{path.name}.loading-*"):
             stale.unlink(missing_ok=True)
         work = path.with_name(f".{path.name}.loading-{os.getpid()}")
         if path.exists():
-            shutil.copy2(path, work)
+            # copyfile, not copy2: the copy must not inherit an old, too open mode of the original.
+            with open_private(work, mode="wb") as target, open(path, "rb") as source:
+                shutil.copyfileobj(source, target, 1 << 20)
         engine = writer_engine(f"duckdb:///{work}")
         try:
             with engine.begin() as conn:
                 _ensure_schema(conn)
                 yield conn
             engine.dispose()
+            make_private(work, companions=DUCKDB_COMPANIONS)
             os.replace(work, path)
         except BaseException:
             engine.dispose()

@@ -24,6 +24,7 @@ from dashboard.warehouse.loaders.common import (
     FileResult,
     already_loaded,
     delete_in_batches,
+    employers_of_people,
     first_error,
     parser_for,
     record_load,
@@ -128,6 +129,7 @@ def load_directory(conn: Connection, directory: Path) -> list[FileResult]:
     for path, table in find_files(directory):
         parsed.append((path, table, sha256_of(path), read_table_csv(path, table)))
     results = []
+    written = []
     for path, table, digest, frame in parsed:
         result = FileResult(file=path.name, source=SOURCE)
         if already_loaded(conn, source=SOURCE, sha256=digest):
@@ -139,7 +141,19 @@ def load_directory(conn: Connection, directory: Path) -> list[FileResult]:
                 frame[column] = path.name if column == "file_name" else dt.datetime.now(dt.UTC).replace(tzinfo=None)
         _replace(conn, table, frame)
         result.rows[table.name] = bulk_insert(conn, table, frame)
-        record_load(conn, source=SOURCE, file_name=path.name, sha256=digest, rows=len(frame),
-                    data_as_of=_data_as_of(frame, table))
+        written.append((path, table, digest, frame))
         results.append(result)
+    # Logged once every file is in, so claims find the employers of eligibility loaded with them.
+    for path, table, digest, frame in written:
+        practices, employers = _touched(conn, table, frame)
+        record_load(conn, source=SOURCE, file_name=path.name, sha256=digest, rows=len(frame),
+                    data_as_of=_data_as_of(frame, table), practices=practices, employers=employers)
     return results
+
+
+def _touched(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> tuple[set[str], set[str]]:
+    """The practices (billing TIN) and employers (group id, also of the claims' members) a file touches."""
+    if table.name == "eligibility":
+        return set(), {g for g in frame["group_id"].dropna()} if "group_id" in frame.columns else set()
+    practices = {p for p in frame["billing_tin"].dropna()} if "billing_tin" in frame.columns else set()
+    return practices, employers_of_people(conn, frame["person_id"].dropna())

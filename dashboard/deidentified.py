@@ -1,0 +1,200 @@
+"""What an employer user receives: every employer report, protected across responses, not only within one.
+
+A user can combine any exports, periods, employer subsets and reports, so a cell blanked in one response
+must not be derivable from others. The design has three parts:
+
+1. **One canonical grid.** Every count an employer user sees is a cell of a grid whose grain does not
+   depend on the request: employer × month × plan × tier (enrollment), employer × month × service
+   category (spend), employer × month × measure (utilization), employer × month (spend outside
+   enrollment, and the month's totals: member and subscriber months, paid, allowed, claimants), and
+   employer × calendar year × band (high-cost claimants). Whether a cell is blanked is decided on the grid
+   with :mod:`dashboard.privacy` (primary, linked, complementary) and never depends on which months or
+   employers were asked for: every request sees the same cell blanked or the same value.
+2. **Totals only from published cells.** A period total (member months of a quarter, paid of a year), an
+   employer-summary row and the 'all' row of several employers are sums of the grid's month totals; if
+   any part is blanked, the total is blanked (:func:`dashboard.privacy.published_sum`). A total is then a
+   function of cells the user already sees, so differencing two totals (a period and the period one month
+   shorter; all employers and all but one) yields only published cells.
+3. **Relations between reports are rules.** Cells that equal or bound each other across reports are
+   blanked together: a utilization measure with the spend cell its events belong to (office visits and
+   office-based spend, prescriptions and pharmacy, admissions and inpatient, ER visits and inpatient or
+   outpatient); a tier's members with its subscribers (employee + spouse: members = 2 × subscribers);
+   a band's share of paid with the year's paid when that total is not published. Distinct counts over
+   a period (high-cost claimants) are counted only over fixed periods, calendar years, so overlapping
+   windows cannot be differenced.
+
+Within each (employer, month) group, complementary suppression protects the month's totals (which are
+published) against the published cells of the group.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from dashboard.metrics.filters import Filters
+from dashboard.privacy import Link, SuppressionRule, is_small, published_sum, suppress, suppression_mask
+
+# A raw metric frame by name for some filters (through the report cache when there is one).
+RawFrames = Callable[[str, Filters], pd.DataFrame]
+
+KEY = ["employer_id", "month"]
+
+ENROLLMENT_RULE = SuppressionRule(
+    # adds and terms go together: with members shown for consecutive months, one could be derived from
+    # the other (members change = adds - terms).
+    counts={"members": ("member_months",), "subscribers": (), "adds": ("terms",), "terms": ("adds",),
+            "member_months": ()},
+    group_by=("employer_id", "month"),
+    complementary=("members", "subscribers", "adds", "terms", "member_months"),
+    # a tier of fixed size fixes members per subscriber (employee only 1, employee + spouse 2); in other
+    # tiers (family, employee + children) members only bound subscribers, never reveal them
+    linked=(Link(("members", "subscribers", "member_months"), when="fixed_size_tier"),),
+    drop=("fixed_size_tier",),
+)
+# 834 HD05 coverage levels whose members per subscriber are fixed: employee only, individual, employee +
+# one (spouse, one dependent, two-party), employee + 2 .. 9 dependents.
+FIXED_SIZE_TIERS = frozenset({"EMP", "IND", "ESP", "E1D", "TWO", "E2D", "E3D", "E5D", "E6D", "E7D", "E8D",
+                              "E9D"})
+SPEND_RULE = SuppressionRule(
+    counts={"members_with_claims": ("paid", "allowed", "claims", "pmpm_paid", "pmpm_allowed"),
+            "member_months": ("pmpm_paid", "pmpm_allowed")},
+    group_by=("employer_id", "month"),
+    complementary=("members_with_claims",),
+)
+UTILIZATION_RULE = SuppressionRule(
+    counts={"members_with_events": ("events", "per_1000"), "events": ("per_1000",),
+            "member_months": ("per_1000",)},
+    linked=(Link(("events", "members_with_events")),),
+)
+HIGH_COST_RULE = SuppressionRule(
+    counts={"claimants": ("paid", "pct_of_paid")},
+    group_by=("employer_id",),
+    complementary=("claimants",),
+)
+OUTSIDE_RULE = SuppressionRule(counts={"members_with_claims": ("paid", "allowed", "claims")})
+# The month's totals per employer: the parts every period total and summary row is summed from.
+MONTH_TOTALS_RULE = SuppressionRule(
+    counts={"member_months": (), "subscriber_months": (), "members_with_claims": ("paid", "allowed")},
+)
+
+# The spend categories whose claims a utilization measure counts (its events are some of their claims).
+MEASURE_CATEGORIES = {
+    "inpatient_admissions": ("inpatient",),
+    "er_visits": ("inpatient", "outpatient"),
+    "office_visits": ("office-based",),
+    "prescriptions": ("pharmacy",),
+}
+
+
+@dataclass(frozen=True)
+class Protection:
+    """How one employer report is built for a de-identified viewer."""
+
+    rule: SuppressionRule
+    build: Callable[[Filters, RawFrames], pd.DataFrame]
+
+
+def canonical_year(f: Filters) -> Filters:
+    """High-cost claimants for employer users: the calendar year of the period's last month, whatever the
+    period, so two overlapping windows can never be differenced."""
+    year = f.end.year
+    return Filters(start=dt.date(year, 1, 1), end=dt.date(year, 12, 1), employer_ids=f.employer_ids)
+
+
+def _enrollment(f: Filters, raw: RawFrames) -> pd.DataFrame:
+    frame = raw("enrollment", f)
+    frame = frame.assign(fixed_size_tier=frame["tier"].isin(FIXED_SIZE_TIERS))
+    return suppress(frame, ENROLLMENT_RULE)
+
+
+def _spend(f: Filters, raw: RawFrames) -> pd.DataFrame:
+    return suppress(raw("spend", f), SPEND_RULE)
+
+
+def _outside(f: Filters, raw: RawFrames) -> pd.DataFrame:
+    return suppress(raw("spend-outside-enrollment", f), OUTSIDE_RULE)
+
+
+def _utilization(f: Filters, raw: RawFrames) -> pd.DataFrame:
+    util = raw("utilization", f)
+    spend = raw("spend", f)
+    spend_blank = suppression_mask(spend, SPEND_RULE)["members_with_claims"]
+    blanked = {(e, m, c) for (e, m, c), hidden in zip(
+        zip(spend["employer_id"], spend["month"], spend["service_category"], strict=True), spend_blank,
+        strict=True) if hidden}
+    linked = pd.Series([any((e, m, c) in blanked for c in MEASURE_CATEGORIES.get(measure, ()))
+                        for e, m, measure in zip(util["employer_id"], util["month"], util["measure"], strict=True)],
+                       index=util.index, dtype=bool)
+    also = pd.DataFrame({"events": linked, "members_with_events": linked}, index=util.index)
+    return suppress(util, UTILIZATION_RULE, also=also)
+
+
+def _month_totals(f: Filters, raw: RawFrames) -> pd.DataFrame:
+    return suppress(raw("month-totals", f), MONTH_TOTALS_RULE)
+
+
+def _high_cost(f: Filters, raw: RawFrames) -> pd.DataFrame:
+    year = canonical_year(f)
+    bands = raw("high-cost-claimants", year)
+    totals = _month_totals(year, raw)
+    # pct_of_paid × the year's paid = the band's paid: the share is shown only where that total is
+    # itself a sum of published months, else the total (and from it a hidden month) could be derived.
+    year_published = {e: published_sum(rows["paid"]) is not None for e, rows in totals.groupby("employer_id")}
+    hidden_total = bands["employer_id"].map(lambda e: not year_published.get(e, True)).astype(bool)
+    also = pd.DataFrame({"pct_of_paid": hidden_total}, index=bands.index)
+    return suppress(bands, HIGH_COST_RULE, also=also)
+
+
+def _summary(f: Filters, raw: RawFrames) -> pd.DataFrame:
+    totals = _month_totals(f, raw)
+    # members over $50k: the bands' total, shown unless small; complementary suppression among the bands
+    # already protects a blanked band against this total
+    bands = raw("high-cost-claimants", canonical_year(f)).groupby("employer_id")["claimants"].sum()
+    rows = []
+    for employer, months in totals.groupby("employer_id", sort=True):
+        last = months[months["month"] == f.end]
+        rows.append({
+            "employer_id": employer,
+            "members": last["member_months"].iloc[0] if len(last) else 0,
+            "subscribers": last["subscriber_months"].iloc[0] if len(last) else 0,
+            "member_months": published_sum(months["member_months"]),
+            "subscriber_months": published_sum(months["subscriber_months"]),
+            "paid": published_sum(months["paid"]),
+            "allowed": published_sum(months["allowed"]),
+            "high_cost_claimants": _unless_small(int(bands.get(employer, 0))),
+        })
+    if len(rows) > 1:
+        rows.append({"employer_id": "all", **{col: published_sum(row[col] for row in rows)
+                                              for col in rows[0] if col != "employer_id"}})
+    out = pd.DataFrame(rows, columns=["employer_id", "members", "subscribers", "member_months",
+                                      "subscriber_months", "paid", "allowed", "high_cost_claimants"])
+    out["pmpm_paid"] = [_ratio(p, m) for p, m in zip(out["paid"], out["member_months"], strict=True)]
+    out["pmpm_allowed"] = [_ratio(a, m) for a, m in zip(out["allowed"], out["member_months"], strict=True)]
+    out["pepm_paid"] = [_ratio(p, s) for p, s in zip(out["paid"], out["subscriber_months"], strict=True)]
+    blank = out.isna()
+    out = out.astype(object).where(~blank, None)
+    out["suppressed"] = blank.any(axis=1)
+    return out
+
+
+def _unless_small(count: int) -> int | None:
+    return None if is_small(pd.Series([count])).iloc[0] else count
+
+
+def _ratio(numerator, denominator) -> float | None:
+    if numerator is None or denominator is None or pd.isna(numerator) or pd.isna(denominator) or not denominator:
+        return None
+    return float(numerator) / float(denominator)
+
+
+ENROLLMENT = Protection(ENROLLMENT_RULE, _enrollment)
+SPEND = Protection(SPEND_RULE, _spend)
+UTILIZATION = Protection(UTILIZATION_RULE, _utilization)
+HIGH_COST = Protection(HIGH_COST_RULE, _high_cost)
+OUTSIDE = Protection(OUTSIDE_RULE, _outside)
+SUMMARY = Protection(MONTH_TOTALS_RULE, _summary)
+
