@@ -19,7 +19,8 @@ PORT ?= 8050
 # `make run` on this machine. Set it to the address users reach in any other deployment.
 DASHBOARD_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 
-# Builds the demo warehouse when none is configured and none exists, then serves on $PORT (8050).
+# Builds the demo warehouse when none is configured and none exists, then serves on $PORT (8050) with
+# gunicorn: DASHBOARD_WORKERS processes (default 2 x cores, at most 8) of DASHBOARD_THREADS threads (4).
 run: export PORT := $(PORT)
 run: export DASHBOARD_PUBLIC_URL := $(DASHBOARD_PUBLIC_URL)
 run: setup

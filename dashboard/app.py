@@ -21,12 +21,12 @@ from sqlalchemy.engine import Engine
 from dashboard import files, web
 from dashboard.auth import service as auth_service
 from dashboard.auth import views as auth_views
-from dashboard.config import PROJECT_ROOT, Settings, load_settings
-from dashboard.report_cache import ReportCache
+from dashboard.config import Settings, load_settings, site_dir
+from dashboard.report_cache import RedisTier, ReportCache
 from dashboard.ui import registry
 from dashboard.warehouse.engine import duckdb_path, reader_engine
 
-PAGES_DIR = PROJECT_ROOT / "pages"
+PAGES_DIR = site_dir("pages")  # top-level pages/ in a checkout; <prefix>/share/dashboard/pages when installed
 
 
 def import_pages(folder: Path) -> None:
@@ -168,7 +168,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
     app_db = _app_db_engine(settings.app_db_url)
     auth_service.create_tables(app_db)
-    services = Services(settings=settings, app_db=app_db, report_cache=ReportCache(settings.report_cache_entries))
+    shared = None
+    if settings.redis_url and settings.report_cache_entries > 0:  # frames shared by every worker (aggregates only)
+        shared = RedisTier(settings.redis_url, secret=settings.secret_key, prefix=settings.report_cache_prefix,
+                           ttl_seconds=settings.report_cache_ttl_seconds, max_bytes=settings.report_cache_max_bytes)
+    services = Services(settings=settings, app_db=app_db,
+                        report_cache=ReportCache(settings.report_cache_entries, shared=shared))
     server.extensions["dashboard"] = services
 
     auth_views.init_app(server)
@@ -176,7 +181,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     dash_app = dash.Dash(
         __name__, server=server, use_pages=True, pages_folder="",
-        assets_folder=str(PROJECT_ROOT / "assets"), suppress_callback_exceptions=True,
+        assets_folder=str(site_dir("assets")), suppress_callback_exceptions=True,
         title="Claims Analytics", update_title=None, serve_locally=True,
     )
     dash_app.layout = _shell

@@ -160,6 +160,35 @@ def load(fmt: str, paths: tuple[Path, ...], allow_unbalanced: bool) -> None:
         click.echo(line)
 
 
+@cli.command()
+def kpis() -> None:
+    """Print every KPI of the registry (formula, benchmark, source) as a Markdown table."""
+    from dashboard.metrics.kpis import markdown_table
+
+    click.echo(markdown_table())
+
+
+@cli.group()
+def marts() -> None:
+    """The aggregate tables the pages read (built by every load and demo)."""
+
+
+@marts.command("refresh")
+def marts_refresh() -> None:
+    """Rebuild every mart from the facts, all or nothing (a warehouse made by an older version needs it once)."""
+    import time
+
+    from dashboard.warehouse import semantic
+    from dashboard.warehouse.loaders.transaction import load_transaction
+
+    settings = load_settings()
+    started = time.perf_counter()
+    with load_transaction(settings.warehouse_url) as conn:
+        conn.execute(semantic.mart_state.delete())  # unbuilt: the refresh covers everything
+        semantic.refresh_marts(conn)
+    click.echo(f"marts rebuilt in {time.perf_counter() - started:.1f}s")
+
+
 @cli.group()
 def users() -> None:
     """Manage user accounts."""
@@ -330,18 +359,94 @@ def db_init(app_role: str | None) -> None:
         click.echo("app database ready")
 
 
+def default_workers() -> int:
+    """2 x the cores this process may use, at most 8: report building is CPU-bound pandas and DuckDB work,
+    and each worker holds its own report cache and connections."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(2 * cores, 8))
+
+
+def gunicorn_options(*, host: str, port: int, workers: int, threads: int, timeout: int) -> dict:
+    """The gunicorn settings `serve` runs with (see dashboard.wsgi for running gunicorn by hand)."""
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "timeout": timeout,
+        "graceful_timeout": 30,
+        "keepalive": 5,
+        # Off: each worker builds the app after the fork, so no database connection or Redis socket is
+        # shared between processes (and DuckDB is opened read-only by each worker on its own).
+        "preload_app": False,
+        "proc_name": "dashboard",
+        "errorlog": "-",
+        "accesslog": None,  # paths can carry reset tokens; the app audits what matters
+        # The app alone decides about proxies (DASHBOARD_PROXY_HOPS): gunicorn trusts no X-Forwarded-*.
+        "forwarded_allow_ips": "",
+        "secure_scheme_headers": {},
+        # No gunicornc control socket (gunicorn >= 25.1): one fixed path in $HOME would clash between
+        # instances, and nothing here uses it.
+        "control_socket_disable": True,
+    }
+
+
+def _run_gunicorn(options: dict) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class DashboardServer(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in options.items():
+                if key in self.cfg.settings:  # settings newer than the installed gunicorn are skipped
+                    self.cfg.set(key, value)
+
+        def load(self):
+            from dashboard.app import create_app
+
+            return create_app()  # in each worker (preload off)
+
+    DashboardServer().run()
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=lambda: int(os.environ.get("PORT", "8050")), type=int, show_default="$PORT or 8050")
-def serve(host: str, port: int) -> None:
-    """Serve the app (waitress, 8 threads)."""
-    from waitress import serve as waitress_serve
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Worker processes (default: $DASHBOARD_WORKERS, else 2 x cores, at most 8).")
+@click.option("--threads", type=click.IntRange(min=1), help="Threads per worker (default: $DASHBOARD_THREADS or 4).")
+@click.option("--timeout", type=click.IntRange(min=1),
+              help="Seconds a silent worker is given before it is replaced (default: $DASHBOARD_WORKER_TIMEOUT "
+                   "or 120).")
+@click.option("--server", type=click.Choice(["gunicorn", "waitress"]),
+              help="gunicorn (the default where it is installed) or waitress: one process, for hosts without fork.")
+def serve(host: str, port: int, workers: int | None, threads: int | None, timeout: int | None,
+          server: str | None) -> None:
+    """Serve the app: gunicorn with several worker processes of several threads each."""
+    settings = load_settings()  # also creates data/secret_key once, before workers could race to
+    threads = threads or settings.threads
+    if server is None:
+        try:
+            import gunicorn  # noqa: F401
+        except ImportError:
+            server = "waitress"
+        else:
+            server = "gunicorn" if os.name == "posix" else "waitress"
+    if server == "waitress":
+        from waitress import serve as waitress_serve
 
-    from dashboard.app import create_app
+        from dashboard.app import create_app
 
-    app = create_app()
-    click.echo(f"serving on http://{host}:{port}")
-    waitress_serve(app, host=host, port=port, threads=8, ident="dashboard")
+        click.echo(f"serving on http://{host}:{port} (waitress, one process, {threads} threads)")
+        waitress_serve(create_app(), host=host, port=port, threads=threads, ident="dashboard")
+        return
+    workers = workers or settings.workers or default_workers()
+    _app_db().dispose()  # tables and audit triggers made once here, not by every worker at once
+    if workers > 1 and not settings.redis_url:
+        click.echo(f"note: {workers} workers without DASHBOARD_REDIS_URL: each worker counts rate limits and caches "
+                   "reports on its own (the lockout and sessions are in the app DB and hold for all)", err=True)
+    click.echo(f"serving on http://{host}:{port} (gunicorn, {workers} workers x {threads} threads)")
+    _run_gunicorn(gunicorn_options(host=host, port=port, workers=workers, threads=threads,
+                                   timeout=timeout or settings.worker_timeout))
 
 
 def main() -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Running from a checkout (or an editable install of one), as opposed to an installed wheel.
+IN_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -34,7 +36,30 @@ def _env_int(name: str, default: int) -> int:
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("DASHBOARD_DATA_DIR") or PROJECT_ROOT / "data")
+    """DASHBOARD_DATA_DIR, else data/ in the checkout; an installed copy never writes into site-packages, so
+    there the default is data/ in the working directory."""
+    return Path(os.environ.get("DASHBOARD_DATA_DIR") or (PROJECT_ROOT if IN_CHECKOUT else Path.cwd()) / "data")
+
+
+def site_dir(name: str) -> Path:
+    """The top-level ``pages`` or ``assets`` folder: in the checkout, else where the wheel installed it
+    (``<prefix>/share/dashboard/<name>``, found through the installed files' record)."""
+    if IN_CHECKOUT:
+        return PROJECT_ROOT / name
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution("dashboard")
+    except metadata.PackageNotFoundError:
+        dist = None
+    for entry in (dist.files or []) if dist is not None else []:
+        parts = entry.parts
+        for i in range(len(parts) - 2):
+            if parts[i:i + 3] == ("share", "dashboard", name):
+                return Path(dist.locate_file("/".join(parts[:i + 3]))).resolve()
+    import sysconfig
+
+    return Path(sysconfig.get_path("data")) / "share" / "dashboard" / name
 
 
 def _secret_key(directory: Path) -> str:
@@ -92,6 +117,16 @@ class Settings:
     # too, so `make run` works with the default. Turn off only for plain HTTP to another host.
     secure_cookies: bool = True
     report_cache_entries: int = 128  # report frames kept per process (dashboard.report_cache); 0 turns it off
+    # The shared tier of the report cache, in Redis when redis_url is set (aggregate frames only; see
+    # dashboard.report_cache). TTL bounds how long an entry lives; larger entries stay per process.
+    report_cache_ttl_seconds: int = 3600
+    report_cache_max_bytes: int = 8 * 1024 * 1024
+    report_cache_prefix: str = "dashboard"  # key prefix in Redis (tests and the load test use their own)
+    # `dashboard serve`: gunicorn worker processes (0: 2 x cores, at most 8), threads per worker, and the
+    # seconds a worker may stay silent before it is replaced.
+    workers: int = 0
+    threads: int = 4
+    worker_timeout: int = 120
     # Base of links in e-mails (reset links). Never taken from a request: without it no link is sent.
     public_url: str | None = None
     proxy_hops: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto (client IP, HTTPS)
@@ -136,6 +171,12 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         reset_rate_limit=os.environ.get("DASHBOARD_RESET_RATE_LIMIT") or "5 per minute",
         mail_from=os.environ.get("DASHBOARD_MAIL_FROM") or "dashboard@localhost",
         report_cache_entries=_env_int("DASHBOARD_REPORT_CACHE_ENTRIES", 128),
+        report_cache_ttl_seconds=_env_int("DASHBOARD_REPORT_CACHE_TTL_SECONDS", 3600),
+        report_cache_max_bytes=_env_int("DASHBOARD_REPORT_CACHE_MAX_BYTES", 8 * 1024 * 1024),
+        report_cache_prefix=os.environ.get("DASHBOARD_REPORT_CACHE_PREFIX") or "dashboard",
+        workers=_env_int("DASHBOARD_WORKERS", 0),
+        threads=_env_int("DASHBOARD_THREADS", 4),
+        worker_timeout=_env_int("DASHBOARD_WORKER_TIMEOUT", 120),
     )
     settings = settings.with_overrides(overrides)
     return replace(settings, public_url=checked_public_url(settings.public_url))

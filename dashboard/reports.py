@@ -21,6 +21,7 @@ from dashboard.errors import AccessDenied, NotFound
 from dashboard.metrics import employer as em
 from dashboard.metrics import practice as pm
 from dashboard.metrics.filters import Filters
+from dashboard.metrics.kpis import KPIS, PRACTICE_KPIS
 from dashboard.report_cache import ReportCache, data_version
 from dashboard.warehouse import schema as s
 from dashboard.warehouse.engine import require_schema
@@ -38,45 +39,26 @@ class Report:
     rates: tuple[str, ...] = ()
     # how the report is built for de-identified viewers (employer users); None: not shown to them
     privacy: di.Protection | None = None
-
-
-def _practice_kpis(conn: Connection, f: Filters) -> pd.DataFrame:
-    key = pm.KEY
-    out = pm.collection_rates(conn, f)
-    ar = pm.ar_balance(conn, f)
-    for frame in (
-        pm.days_in_ar(conn, f, ar=ar)[[*key, "ar_balance", "days_in_ar"]],
-        pm.clean_claim_rate(conn, f)[[*key, "clean_claim_rate"]],
-        pm.denial_rate(conn, f)[[*key, "denial_rate", "denial_rate_dollars"]],
-        pm.first_pass_resolution_rate(conn, f)[[*key, "first_pass_resolution_rate"]],
-        pm.ar_over_90_pct(conn, f, ar=ar)[[*key, "ar_over_90_pct"]],
-        pm.days_to_payment(conn, f)[[*key, "average_days_to_payment"]],
-    ):
-        out = out.merge(frame, on=key, how="outer")
-    out = out.fillna({"charges": 0.0, "payments": 0.0, "contractual_adjustments": 0.0, "refunds": 0.0})
-    return out.sort_values(key).reset_index(drop=True)
+    # rows are claims, claim lines or payments (trace numbers): kept in each process only, never in the
+    # shared (Redis) report cache, so no claim row leaves the process (dashboard.report_cache.shareable)
+    claim_level: bool = False
 
 
 _MONEY_KPIS = ("charges", "payments", "payer_payments", "patient_payments", "refunds", "contractual_adjustments",
                "ar_balance")
-_RATE_KPIS = ("clean_claim_rate", "denial_rate", "denial_rate_dollars", "first_pass_resolution_rate",
-              "net_collection_rate", "gross_collection_rate", "ar_over_90_pct")
+# practice KPI columns, in the registry's order (a KPI added there is a column here)
+_PRACTICE_KPI_COLUMNS = tuple(k.name for k in PRACTICE_KPIS)
 _ADJ_COLUMNS = ("practice_id", "month", "payer", "group_code", "carc", "category", "claims", "amount")
 
 CATALOG: dict[str, Report] = {r.name: r for r in (
     Report("practice-kpis", "Practice KPIs by month", "practice",
-           ("practice_id", "month", "charges", "payments", "payer_payments", "patient_payments", "refunds",
-            "contractual_adjustments", "ar_balance", "days_in_ar", "clean_claim_rate", "denial_rate",
-            "denial_rate_dollars", "first_pass_resolution_rate", "net_collection_rate", "gross_collection_rate",
-            "ar_over_90_pct", "average_days_to_payment"),
-           _practice_kpis, "Charges, payments, A/R and the revenue-cycle rates per practice and month.",
-           money=_MONEY_KPIS, rates=_RATE_KPIS),
+           ("practice_id", "month", *_MONEY_KPIS, *_PRACTICE_KPI_COLUMNS),
+           pm.practice_kpis, "Charges, payments, A/R and every revenue-cycle KPI per practice and month.",
+           money=_MONEY_KPIS),
     Report("practice-summary", "Practice KPIs for the period", "practice",
-           ("practice_id", "charges", "payments", "refunds", "contractual_adjustments", "ar_balance", "days_in_ar",
-            "ar_over_90_pct", "clean_claim_rate", "denial_rate", "denial_rate_dollars", "first_pass_resolution_rate",
-            "net_collection_rate", "gross_collection_rate"),
+           ("practice_id", *_MONEY_KPIS, *_PRACTICE_KPI_COLUMNS),
            pm.practice_summary, "Each KPI over the whole period (Σ numerator ÷ Σ denominator); A/R at its end.",
-           money=_MONEY_KPIS, rates=_RATE_KPIS),
+           money=_MONEY_KPIS),
     Report("ar-aging", "A/R aging", "practice", ("practice_id", "payer", "bucket", "open_claims", "balance"),
            pm.ar_aging, "Open balances at the end of the period by payer and age from date of service.",
            money=("balance",)),
@@ -88,11 +70,12 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            ("practice_id", "claim_id", "payer", "payment_date", "claim_status", "claim_charge", "claim_paid",
             "line_number", "procedure_code", "group_code", "carc", "amount", "remark_codes", "matched"),
            pm.denied_claims, "Each denial adjustment with its claim, service line and remark codes (line 0 = "
-           "claim level).", money=("claim_charge", "claim_paid", "amount")),
+           "claim level).", money=("claim_charge", "claim_paid", "amount"), claim_level=True),
     Report("remittances", "Remittances (835 payments)", "practice",
            ("practice_id", "trace_number", "payer", "payment_date", "method", "amount", "claims",
             "unmatched_claims"),
-           pm.remittances, "ERA payments with trace numbers and the claims they pay.", money=("amount",)),
+           pm.remittances, "ERA payments with trace numbers and the claims they pay.", money=("amount",),
+           claim_level=True),
     Report("payer-mix", "Payer mix", "practice", ("practice_id", "payer", "claims", "charges", "share_of_charges"),
            pm.payer_mix, "Share of gross charges by payer.", money=("charges",), rates=("share_of_charges",)),
     Report("eligibility-checks", "Eligibility checks (270/271)", "practice",
@@ -243,8 +226,8 @@ def run_report(name: str, *, scope: access.Scope, engine: Engine, start: str | d
 
 
 def shape(report: Report, frame: pd.DataFrame) -> pd.DataFrame:
-    """Order the columns, format months as YYYY-MM, round money to cents and rates to 4 places; a
-    de-identified frame keeps its ``suppressed`` column."""
+    """Order the columns, format months as YYYY-MM, round money to cents, rates to 4 places and KPIs as
+    the registry says; a de-identified frame keeps its ``suppressed`` column."""
     frame = frame.copy()
     for col in report.columns:
         if col not in frame.columns:
@@ -256,9 +239,8 @@ def shape(report: Report, frame: pd.DataFrame) -> pd.DataFrame:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").round(2)
     for col in (c for c in report.rates if c in frame.columns):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").round(4)
-    for col in ("days_in_ar", "average_days_to_payment", "per_1000"):
-        if col in frame.columns:
-            frame[col] = pd.to_numeric(frame[col], errors="coerce").round(1)
+    for col in (c for c in frame.columns if c in KPIS):  # a KPI is rounded as the registry says
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").round(KPIS[col].decimals)
     return frame.reset_index(drop=True)
 
 

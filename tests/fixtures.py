@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy.engine import Engine
 
 from dashboard.warehouse import schema as s
+from dashboard.warehouse.semantic import refresh_marts
 
 D = dt.date
 P1, P2 = "111111111", "222222222"
@@ -102,6 +103,8 @@ def load_practice_fixture(engine: Engine) -> None:
             for i, (day, status) in enumerate([(D(2026, 1, 5), "active"), (D(2026, 1, 10), "inactive"),
                                                (D(2026, 2, 3), "active"), (D(2026, 2, 20), "pending")])
         ])
+    with engine.begin() as c:
+        refresh_marts(c)
 
 
 def _member(person, subscriber, relation, group, plan, start, end, tier):
@@ -145,6 +148,8 @@ def load_employer_fixture(engine: Engine) -> None:
              "plan": "PPO1", "dispensing_date": D(2026, 3, 10), "paid_date": D(2026, 3, 12), "paid_amount": 40,
              "allowed_amount": 50, "data_source": "fixture"},
         ])
+    with engine.begin() as c:
+        refresh_marts(c)
 
 
 PRIVACY_EMPLOYERS = ("GRPA", "GRPB", "GRPC")
@@ -215,3 +220,5 @@ def load_privacy_fixture(engine: Engine) -> None:
         c.execute(s.member_coverage_tier.insert(), [m[1] for m in members])
         c.execute(s.medical_claim.insert(), lines)
         c.execute(s.pharmacy_claim.insert(), rx)
+    with engine.begin() as c:
+        refresh_marts(c)

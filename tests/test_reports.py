@@ -152,3 +152,12 @@ def test_readme_lists_every_report_with_its_columns():
         row = next((line for line in readme.splitlines() if line.startswith(f"| `{name}` |")), None)
         assert row is not None, f"README has no row for {name}"
         assert ", ".join(report.columns) in row, name
+
+
+def test_readme_kpi_table_is_the_registry():
+    from dashboard.metrics.kpis import markdown_table
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("<!-- kpi-registry:start -->\n", 1)[1].split("\n<!-- kpi-registry:end -->", 1)[0]
+    assert block == markdown_table(), "README's KPI table differs from the registry: paste `dashboard kpis`"

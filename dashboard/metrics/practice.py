@@ -3,11 +3,16 @@ month (or per the grain named in its docstring). Sources: ``/shared/docs/kpi-ref
 
 Dates: charges count on the date of service; payments and adjustments on the 835 payment date (BPR16);
 A/R is the running balance of :func:`dashboard.warehouse.marts.int_ar_ledger` at each month end.
+
+Aggregates read the marts of :mod:`dashboard.warehouse.semantic` (the sums each KPI is a ratio of, per
+practice and month, refreshed by every load); the claim-level worklists (denied claims, remittances)
+read the facts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import pandas as pd
 import sqlalchemy as sa
@@ -16,8 +21,10 @@ from sqlalchemy.engine import Connection
 from dashboard.metrics import definitions as d
 from dashboard.metrics._query import fetch, ratio
 from dashboard.metrics.filters import Filters, add_months, month_end
+from dashboard.metrics.kpis import KPIS, PRACTICE_KPIS, with_kpis
 from dashboard.warehouse import marts as m
 from dashboard.warehouse import schema as s
+from dashboard.warehouse import semantic as sem
 
 KEY = ["practice_id", "month"]
 
@@ -26,109 +33,48 @@ def _between(column, start: dt.date, end: dt.date):
     return sa.and_(column >= start, column <= end)
 
 
+def month_sums(conn: Connection, f: Filters, columns: Sequence[str], *, start: dt.date | None = None,
+               where=None) -> pd.DataFrame:
+    """The practice × month sums of ``mart_practice_month`` (see semantic.PRACTICE_MONTH_MEASURES) for the
+    filters' practices and months (from ``start`` when given), ``where`` a predicate on the mart."""
+    pm_ = sem.source(sem.mart_practice_month)
+    q = (sa.select(pm_.c.practice_id, pm_.c.month, *[pm_.c[c] for c in columns])
+         .where(m.within(pm_.c.practice_id, f.practice_ids), _between(pm_.c.month, start or f.start, f.end))
+         .order_by(pm_.c.practice_id, pm_.c.month))
+    if where is not None:
+        q = q.where(where(pm_))
+    return fetch(conn, q, [*KEY, *columns])
+
+
 def charges(conn: Connection, f: Filters, *, start: dt.date | None = None) -> pd.DataFrame:
     """Gross charges = Σ claim charge amounts by month of the date of service; also the claim count.
 
     Source: MGMA (gross charges at full fee schedule)."""
-    claim = m.stg_practice_claim(f.practice_ids).subquery()
-    month = m.month_of(claim.c.service_date)
-    q = (
-        sa.select(claim.c.practice_id, month, sa.func.count(), sa.func.sum(claim.c.charge_amount))
-        .where(_between(claim.c.service_date, start or f.start, f.end_date))
-        .group_by(claim.c.practice_id, month)
-    )
-    return fetch(conn, q, [*KEY, "claims", "charges"])
+    return month_sums(conn, f, ["claims", "charges"], start=start, where=lambda t: t.c.claims > 0)
 
 
 def payments(conn: Connection, f: Filters) -> pd.DataFrame:
     """Payments = payer payments (Σ 835 CLP04 by payment date) + patient payments; refunds (negative
     patient payments) are reported apart as positive dollars in ``refunds``. Source: MGMA."""
-    cp, r, pp = s.claim_payment, s.remittance, s.patient_payment
-    payer_month = m.month_of(r.c.payment_date)
-    payer = (
-        sa.select(cp.c.practice_id, payer_month, sa.func.sum(cp.c.paid_amount))
-        .join(r, r.c.remittance_id == cp.c.remittance_id)
-        .where(m.within(cp.c.practice_id, f.practice_ids))
-        .where(_between(r.c.payment_date, f.start, f.end_date))
-        .group_by(cp.c.practice_id, payer_month)
-    )
-    patient_month = m.month_of(pp.c.payment_date)
-    patient = (
-        sa.select(
-            pp.c.practice_id, patient_month,
-            sa.func.sum(sa.case((pp.c.amount > 0, pp.c.amount), else_=0)),
-            sa.func.sum(sa.case((pp.c.amount < 0, -pp.c.amount), else_=0)),
-        )
-        .where(m.within(pp.c.practice_id, f.practice_ids))
-        .where(_between(pp.c.payment_date, f.start, f.end_date))
-        .group_by(pp.c.practice_id, patient_month)
-    )
-    out = fetch(conn, payer, [*KEY, "payer_payments"]).merge(
-        fetch(conn, patient, [*KEY, "patient_payments", "refunds"]), on=KEY, how="outer"
-    )
-    out = out.fillna({"payer_payments": 0.0, "patient_payments": 0.0, "refunds": 0.0})
+    out = month_sums(conn, f, ["payer_payments", "patient_payments", "refunds"],
+                     where=lambda t: sa.or_(t.c.payer_payments != 0, t.c.patient_payments != 0, t.c.refunds != 0))
     out["payments"] = out["payer_payments"] + out["patient_payments"]
     return out
-
-
-def adjustments_by_group(conn: Connection, f: Filters) -> pd.DataFrame:
-    """Σ CAS adjustment amounts by month, group code (CO/PR/OA/PI) and category
-    (contractual / patient_cost_share / coordination / denial). Source: X12 835 CAS."""
-    adj = m.stg_adjustment(f.practice_ids).subquery()
-    month = m.month_of(adj.c.payment_date)
-    q = (
-        sa.select(adj.c.practice_id, month, adj.c.group_code, adj.c.category, sa.func.sum(adj.c.amount))
-        .where(_between(adj.c.payment_date, f.start, f.end_date))
-        .group_by(adj.c.practice_id, month, adj.c.group_code, adj.c.category)
-    )
-    return fetch(conn, q, [*KEY, "group_code", "category", "amount"])
 
 
 def contractual_adjustments(conn: Connection, f: Filters) -> pd.DataFrame:
     """Contractual adjustments = Σ CO adjustments whose CARC is contractual (CO-45, CO-A2, ...), by
     payment month. Source: MGMA adjusted FFS collection; X12 CARC list."""
-    groups = adjustments_by_group(conn, f)
-    out = groups[groups["category"] == "contractual"].groupby(KEY, as_index=False)["amount"].sum()
-    return out.rename(columns={"amount": "contractual_adjustments"})
-
-
-def _month_ends(f: Filters):
-    c = s.calendar_month
-    return sa.select(c.c.month_start, c.c.month_end, c.c.days_in_month).where(
-        _between(c.c.month_start, f.start, f.end)
-    ).subquery("months")
+    return month_sums(conn, f, ["contractual_adjustments"], where=lambda t: t.c.contractual_adjustments != 0)
 
 
 def ar_balance(conn: Connection, f: Filters) -> pd.DataFrame:
     """A/R at each month end = Σ ledger amounts dated on or before it (charges − payer payments −
     contractual adjustments − patient payments + refunds − write-offs), net of credit balances; split
     into insurance and patient; ``ar_over_90`` is the part from dates of service more than 90 days
-    before the month end. Source: AAFP / HFMA MAP (A/R net of credits)."""
-    raw = m.int_ar_ledger(f.practice_ids).subquery("raw")
-    # Summed by transaction month and date of service first: "dated on or before the month end" only
-    # depends on the transaction's month, so each month end then scans days, not every ledger entry.
-    txn_month = m.month_of(raw.c.txn_date)
-    ledger = (
-        sa.select(raw.c.practice_id, txn_month.label("txn_month"), raw.c.service_date, raw.c.responsibility,
-                  sa.func.sum(raw.c.amount).label("amount"))
-        .group_by(raw.c.practice_id, txn_month, raw.c.service_date, raw.c.responsibility)
-        .subquery("ledger")
-    )
-    months = _month_ends(f)
-    old = ledger.c.service_date < months.c.month_end - 90
-    q = (
-        sa.select(
-            ledger.c.practice_id, months.c.month_start,
-            sa.func.sum(ledger.c.amount),
-            sa.func.sum(sa.case((ledger.c.responsibility == "insurance", ledger.c.amount), else_=0)),
-            sa.func.sum(sa.case((ledger.c.responsibility == "patient", ledger.c.amount), else_=0)),
-            sa.func.sum(sa.case((old, ledger.c.amount), else_=0)),
-        )
-        .select_from(ledger)
-        .join(months, ledger.c.txn_month <= months.c.month_start)
-        .group_by(ledger.c.practice_id, months.c.month_start)
-    )
-    return fetch(conn, q, [*KEY, "ar_balance", "ar_insurance", "ar_patient", "ar_over_90"])
+    before the month end. Every month from the practice's first ledger month on has a row.
+    Source: AAFP / HFMA MAP (A/R net of credits)."""
+    return month_sums(conn, f, ["ar_balance", "ar_insurance", "ar_patient", "ar_over_90"])
 
 
 def ar_over_90_pct(conn: Connection, f: Filters, *, ar: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -136,7 +82,7 @@ def ar_over_90_pct(conn: Connection, f: Filters, *, ar: pd.DataFrame | None = No
     A/R (both net of credits). Source: kpi-reference (vendor guidance, benchmark ~10–20%).
     ``ar``: an :func:`ar_balance` result for the same filters, to avoid computing it twice."""
     ar = (ar_balance(conn, f) if ar is None else ar).copy()
-    ar["ar_over_90_pct"] = ratio(ar["ar_over_90"], ar["ar_balance"])
+    ar["ar_over_90_pct"] = KPIS["ar_over_90_pct"].compute(ar)
     return ar[[*KEY, "ar_over_90", "ar_balance", "ar_over_90_pct"]]
 
 
@@ -157,7 +103,7 @@ def days_in_ar(conn: Connection, f: Filters, *, ar: pd.DataFrame | None = None) 
         month = add_months(month, 1)
     daily = pd.DataFrame(rows, columns=[*KEY, "average_daily_charges"])
     out = ar.merge(daily, on=KEY, how="outer")
-    out["days_in_ar"] = ratio(out["ar_balance"], out["average_daily_charges"])
+    out["days_in_ar"] = KPIS["days_in_ar"].compute(out)
     return out
 
 
@@ -165,29 +111,13 @@ def ar_aging(conn: Connection, f: Filters) -> pd.DataFrame:
     """A/R aging at the end of the period: open balance per claim by age from the DATE OF SERVICE in
     buckets 0–30, 31–60, 61–90, 91–120, 120+ days, per payer; patient balances appear as payer
     'Patient'. Credit balances are netted in their bucket. Source: MGMA."""
-    ledger = m.int_ar_ledger(f.practice_ids).subquery("ledger")
-    as_of = f.end_date
-    payer = sa.case((ledger.c.responsibility == "patient", "Patient"), else_=ledger.c.payer)
-    per_claim = (
-        sa.select(ledger.c.practice_id, ledger.c.claim_id, payer.label("payer"),
-                  (sa.literal(as_of, sa.Date) - sa.func.min(ledger.c.service_date)).label("age"),
-                  sa.func.sum(ledger.c.amount).label("balance"))
-        .where(ledger.c.txn_date <= as_of)
-        .group_by(ledger.c.practice_id, ledger.c.claim_id, payer)
-        .subquery("per_claim")
-    )
-    bucket = sa.case(
-        *[((per_claim.c.age <= high) if low == 0 else sa.and_(per_claim.c.age >= low, per_claim.c.age <= high),
-           name) for name, low, high in d.AGING_BUCKETS if high is not None],
-        else_=d.AGING_BUCKETS[-1][0],
-    )
-    q = (
-        sa.select(per_claim.c.practice_id, per_claim.c.payer, bucket,
-                  sa.func.count(), sa.func.sum(per_claim.c.balance))
-        .where(per_claim.c.balance != 0)
-        .group_by(per_claim.c.practice_id, per_claim.c.payer, bucket)
-    )
+    ar = sem.source(sem.mart_ar_month)
+    q = (sa.select(ar.c.practice_id, ar.c.payer, ar.c.bucket, sa.func.sum(ar.c.open_claims), sa.func.sum(ar.c.balance))
+         .where(m.within(ar.c.practice_id, f.practice_ids), ar.c.month == f.end)
+         .group_by(ar.c.practice_id, ar.c.payer, ar.c.bucket)
+         .having(sa.func.sum(ar.c.balance) != 0))
     out = fetch(conn, q, ["practice_id", "payer", "bucket", "open_claims", "balance"])
+    out["open_claims"] = out["open_claims"].astype("int64")
     order = {name: i for i, (name, _, _) in enumerate(d.AGING_BUCKETS)}
     out["_order"] = out["bucket"].map(order)
     return out.sort_values(["practice_id", "payer", "_order"]).drop(columns="_order").reset_index(drop=True)
@@ -202,44 +132,14 @@ def patient_balances(conn: Connection, f: Filters) -> pd.DataFrame:
 def clean_claim_rate(conn: Connection, f: Filters) -> pd.DataFrame:
     """Clean-claim rate = claims accepted on the clearinghouse's first answer (277CA) ÷ claims with a
     first answer (accepted + rejected), by month of that answer. Source: HFMA MAP key CL-1."""
-    ack = m.int_first_acknowledgement(f.practice_ids).subquery()
-    month = m.month_of(ack.c.event_date)
-    q = (
-        sa.select(ack.c.practice_id, month, sa.func.count(),
-                  sa.func.sum(sa.case((ack.c.event_type == "accepted", 1), else_=0)))
-        .where(_between(ack.c.event_date, f.start, f.end_date))
-        .group_by(ack.c.practice_id, month)
-    )
-    out = fetch(conn, q, [*KEY, "acknowledged", "accepted"])
-    out["clean_claim_rate"] = ratio(out["accepted"], out["acknowledged"])
+    out = month_sums(conn, f, ["acknowledged", "accepted"], where=lambda t: t.c.acknowledged > 0)
+    out["clean_claim_rate"] = KPIS["clean_claim_rate"].compute(out)
     return out
 
 
 def _first_adjudications(conn: Connection, f: Filters) -> pd.DataFrame:
-    first = m.int_first_adjudication(f.practice_ids).subquery("first")
-    claim = m.stg_practice_claim(f.practice_ids).subquery("claim")
-    ack = m.int_first_acknowledgement(f.practice_ids).subquery("ack")
-    month = m.month_of(first.c.payment_date)
-    rejected = sa.case((ack.c.event_type == "rejected", 1), else_=0)
-    resolved = sa.and_(first.c.is_denial == 0, ack.c.event_type.is_distinct_from("rejected"))
-    q = (
-        sa.select(
-            first.c.practice_id, month, sa.func.count(),
-            sa.func.sum(first.c.is_denial),
-            sa.func.sum(sa.func.coalesce(claim.c.charge_amount, first.c.charge_amount)),
-            sa.func.sum(sa.case((first.c.is_denial == 1,
-                                 sa.func.coalesce(claim.c.charge_amount, first.c.charge_amount)), else_=0)),
-            sa.func.sum(sa.case((resolved, 1), else_=0)),
-            sa.func.sum(rejected),
-        )
-        .select_from(first)
-        .outerjoin(claim, sa.and_(claim.c.claim_id == first.c.claim_id, claim.c.practice_id == first.c.practice_id))
-        .outerjoin(ack, sa.and_(ack.c.claim_id == first.c.claim_id, ack.c.practice_id == first.c.practice_id))
-        .where(_between(first.c.payment_date, f.start, f.end_date))
-        .group_by(first.c.practice_id, month)
-    )
-    return fetch(conn, q, [*KEY, "adjudicated", "denied", "charges_adjudicated", "charges_denied",
-                           "resolved_first_pass", "rejected_first"])
+    return month_sums(conn, f, ["adjudicated", "denied", "charges_adjudicated", "charges_denied",
+                                "resolved_first_pass", "rejected_first"], where=lambda t: t.c.adjudicated > 0)
 
 
 def denial_rate(conn: Connection, f: Filters) -> pd.DataFrame:
@@ -248,17 +148,9 @@ def denial_rate(conn: Connection, f: Filters) -> pd.DataFrame:
     A denial is CLP02 = 4, or nothing paid with a denial adjustment (CO-45 and PR-1/2/3 are not denials).
     Source: HFMA claim-integrity task force (2020), MAP key "initial denial rate" (claims remitted)."""
     out = _first_adjudications(conn, f)
-    out["denial_rate"] = ratio(out["denied"], out["adjudicated"])
-    out["denial_rate_dollars"] = ratio(out["charges_denied"], out["charges_adjudicated"])
+    out = with_kpis(out, (KPIS["denial_rate"], KPIS["denial_rate_dollars"]))
     return out[[*KEY, "adjudicated", "denied", "denial_rate", "charges_adjudicated", "charges_denied",
                 "denial_rate_dollars"]]
-
-
-def _net_collection_ratio(sums: pd.DataFrame) -> pd.Series:
-    """(payments − refunds) ÷ (charges − contractual adjustments); undefined (NaN) when the denominator
-    is not positive, e.g. a month with payments and contractual adjustments but no new charges."""
-    denominator = sums["charges"] - sums["contractual_adjustments"]
-    return ratio(sums["payments"] - sums["refunds"], denominator.where(denominator > 0))
 
 
 def first_pass_resolution_rate(conn: Connection, f: Filters) -> pd.DataFrame:
@@ -266,22 +158,21 @@ def first_pass_resolution_rate(conn: Connection, f: Filters) -> pd.DataFrame:
     first answer, and paid or moved to patient responsibility on the first adjudication) ÷ claims first
     adjudicated in the month. Source: industry practice (kpi-reference, target ≥ 90%)."""
     out = _first_adjudications(conn, f)
-    out["first_pass_resolution_rate"] = ratio(out["resolved_first_pass"], out["adjudicated"])
+    out["first_pass_resolution_rate"] = KPIS["first_pass_resolution_rate"].compute(out)
     return out[[*KEY, "adjudicated", "resolved_first_pass", "first_pass_resolution_rate"]]
+
+
+_MONEY_FLOW = ["charges", "payer_payments", "patient_payments", "refunds", "contractual_adjustments"]
 
 
 def collection_rates(conn: Connection, f: Filters) -> pd.DataFrame:
     """Net collection rate = (payments − refunds) ÷ (charges − contractual adjustments);
     gross collection rate = payments ÷ charges; same month for both terms.
     Source: MGMA "adjusted FFS collection %" (net), MGMA gross collection rate."""
-    out = charges(conn, f)[[*KEY, "charges"]]
-    out = out.merge(payments(conn, f), on=KEY, how="outer").merge(contractual_adjustments(conn, f), on=KEY,
-                                                                   how="outer")
-    out = out.fillna({"charges": 0.0, "payments": 0.0, "refunds": 0.0, "contractual_adjustments": 0.0,
-                      "payer_payments": 0.0, "patient_payments": 0.0})
-    out["net_collection_rate"] = _net_collection_ratio(out)
-    out["gross_collection_rate"] = ratio(out["payments"], out["charges"])
-    return out
+    out = month_sums(conn, f, _MONEY_FLOW, where=lambda t: sa.or_(
+        t.c.claims > 0, t.c.payer_payments != 0, t.c.patient_payments != 0, t.c.refunds != 0,
+        t.c.contractual_adjustments != 0))
+    return with_kpis(out, (KPIS["net_collection_rate"], KPIS["gross_collection_rate"]))
 
 
 def net_collection_rate(conn: Connection, f: Filters) -> pd.DataFrame:
@@ -298,35 +189,25 @@ def gross_collection_rate(conn: Connection, f: Filters) -> pd.DataFrame:
 def days_to_payment(conn: Connection, f: Filters) -> pd.DataFrame:
     """Average days to payment = mean of (first 835 payment date (BPR16) − first 837 submission date)
     over claims first paid in the month (paid amount > 0). Source: kpi-reference."""
-    first = m.int_first_adjudication(f.practice_ids).subquery("first")
-    sub = m.int_first_submission(f.practice_ids).subquery("sub")
-    month = m.month_of(first.c.payment_date)
-    q = (
-        sa.select(first.c.practice_id, month, sa.func.count(),
-                  sa.func.avg(first.c.payment_date - sub.c.submitted_date))
-        .join(sub, sa.and_(sub.c.claim_id == first.c.claim_id, sub.c.practice_id == first.c.practice_id))
-        .where(first.c.paid_amount > 0)
-        .where(_between(first.c.payment_date, f.start, f.end_date))
-        .group_by(first.c.practice_id, month)
-    )
-    return fetch(conn, q, [*KEY, "claims_paid", "average_days_to_payment"])
+    out = month_sums(conn, f, ["claims_paid", "days_to_payment_total"], where=lambda t: t.c.claims_paid > 0)
+    out["average_days_to_payment"] = KPIS["average_days_to_payment"].compute(out)
+    return out.drop(columns="days_to_payment_total")
 
 
 def adjustments(conn: Connection, f: Filters, *, denials_only: bool = False) -> pd.DataFrame:
     """Every CAS adjustment summed by payment month, payer, group code and CARC, with the number of
     distinct claims; ``denials_only`` keeps the denial category (not contractual, not PR-1/2/3, not
     OA-23). Source: X12 835 CAS; CARC list."""
-    adj = m.stg_adjustment(f.practice_ids).subquery()
-    month = m.month_of(adj.c.payment_date)
+    a = sem.source(sem.mart_adjustment_month)
     q = (
-        sa.select(adj.c.practice_id, month, adj.c.payer, adj.c.group_code, adj.c.carc, adj.c.category,
-                  sa.func.count(sa.distinct(adj.c.claim_id)), sa.func.sum(adj.c.amount))
-        .where(_between(adj.c.payment_date, f.start, f.end_date))
-        .group_by(adj.c.practice_id, month, adj.c.payer, adj.c.group_code, adj.c.carc, adj.c.category)
-        .order_by(adj.c.practice_id, month, adj.c.payer, adj.c.group_code, adj.c.carc)
+        sa.select(a.c.practice_id, a.c.month, a.c.payer, a.c.group_code, a.c.carc, a.c.category,
+                  sa.func.sum(a.c.claims), sa.func.sum(a.c.amount))
+        .where(m.within(a.c.practice_id, f.practice_ids), _between(a.c.month, f.start, f.end))
+        .group_by(a.c.practice_id, a.c.month, a.c.payer, a.c.group_code, a.c.carc, a.c.category)
+        .order_by(a.c.practice_id, a.c.month, a.c.payer, a.c.group_code, a.c.carc)
     )
     if denials_only:
-        q = q.where(adj.c.category == "denial")
+        q = q.where(a.c.category == "denial")
     return fetch(conn, q, [*KEY, "payer", "group_code", "carc", "category", "claims", "amount"])
 
 
@@ -384,12 +265,12 @@ def denied_claims(conn: Connection, f: Filters) -> pd.DataFrame:
 
 def payer_mix(conn: Connection, f: Filters) -> pd.DataFrame:
     """Share of gross charges by payer over the period (dates of service in range). Source: MGMA."""
-    claim = m.stg_practice_claim(f.practice_ids).subquery()
+    pmo = sem.source(sem.mart_payer_month)
     q = (
-        sa.select(claim.c.practice_id, claim.c.payer, sa.func.count(), sa.func.sum(claim.c.charge_amount))
-        .where(_between(claim.c.service_date, f.start, f.end_date))
-        .group_by(claim.c.practice_id, claim.c.payer)
-        .order_by(claim.c.practice_id, claim.c.payer)
+        sa.select(pmo.c.practice_id, pmo.c.payer, sa.func.sum(pmo.c.claims), sa.func.sum(pmo.c.charges))
+        .where(m.within(pmo.c.practice_id, f.practice_ids), _between(pmo.c.month, f.start, f.end))
+        .group_by(pmo.c.practice_id, pmo.c.payer)
+        .order_by(pmo.c.practice_id, pmo.c.payer)
     )
     out = fetch(conn, q, ["practice_id", "payer", "claims", "charges"])
     out["share_of_charges"] = ratio(out["charges"], out.groupby("practice_id")["charges"].transform("sum"))
@@ -426,24 +307,8 @@ def remittances(conn: Connection, f: Filters) -> pd.DataFrame:
 def eligibility_checks(conn: Connection, f: Filters) -> pd.DataFrame:
     """270/271 eligibility checks by month of service: verified (active or inactive answer), pending
     (no 271 yet) and errors; insurance verification rate = verified ÷ checks. Source: HFMA MAP key."""
-    ec = s.eligibility_check
-    month = m.month_of(sa.func.coalesce(ec.c.service_date, sa.cast(ec.c.requested_at, sa.Date)))
-    q = (
-        sa.select(
-            ec.c.practice_id, month, sa.func.count(),
-            sa.func.sum(sa.case((ec.c.status.in_(("active", "inactive")), 1), else_=0)),
-            sa.func.sum(sa.case((ec.c.status == "pending", 1), else_=0)),
-            sa.func.sum(sa.case((ec.c.status == "inactive", 1), else_=0)),
-            sa.func.sum(sa.case((ec.c.status == "error", 1), else_=0)),
-        )
-        .where(m.within(ec.c.practice_id, f.practice_ids))
-        .where(_between(sa.func.coalesce(ec.c.service_date, sa.cast(ec.c.requested_at, sa.Date)),
-                        f.start, f.end_date))
-        .group_by(ec.c.practice_id, month)
-        .order_by(ec.c.practice_id, month)
-    )
-    out = fetch(conn, q, [*KEY, "checks", "verified", "pending", "inactive", "errors"])
-    out["verification_rate"] = ratio(out["verified"], out["checks"])
+    out = month_sums(conn, f, ["checks", "verified", "pending", "inactive", "errors"], where=lambda t: t.c.checks > 0)
+    out["verification_rate"] = KPIS["verification_rate"].compute(out)
     return out
 
 
@@ -455,55 +320,42 @@ def payment_channel_fees(conn: Connection, f: Filters) -> pd.DataFrame:
     """Payment-channel fee = 0.5% of each payer payment received through a premium payment portal,
     capped at $2,000 per billing cycle (calendar month) per TIN; basic access is free.
     Source: Optum Pay published terms (2021)."""
-    r, p = s.remittance, s.practice
-    month = m.month_of(r.c.payment_date)
-    q = (
-        sa.select(r.c.practice_id, month, sa.func.sum(r.c.amount),
-                  sa.func.max(sa.case((p.c.premium_payment_portal, 1), else_=0)))
-        .join(p, p.c.practice_id == r.c.practice_id)
-        .where(m.within(r.c.practice_id, f.practice_ids))
-        .where(r.c.method == "ACH")
-        .where(_between(r.c.payment_date, f.start, f.end_date))
-        .group_by(r.c.practice_id, month)
-        .order_by(r.c.practice_id, month)
-    )
-    out = fetch(conn, q, [*KEY, "eft_payments", "premium"])
+    out = month_sums(conn, f, ["eft_payments"], where=lambda t: t.c.eft_remittances > 0)
+    premium = set(conn.execute(sa.select(s.practice.c.practice_id).where(s.practice.c.premium_payment_portal))
+                  .scalars())
     fee = (out["eft_payments"] * PORTAL_FEE_RATE).clip(upper=PORTAL_FEE_CAP).round(2)
-    out["fee"] = fee.where(out["premium"] > 0, 0.0)
-    return out.drop(columns="premium")
+    out["fee"] = fee.where(out["practice_id"].isin(premium), 0.0)
+    return out
+
+
+_PERIOD_SUMS = [*_MONEY_FLOW, "acknowledged", "accepted", "adjudicated", "denied", "charges_adjudicated",
+                "charges_denied", "resolved_first_pass", "claims_paid", "days_to_payment_total", "checks", "verified"]
+
+
+def practice_kpis(conn: Connection, f: Filters) -> pd.DataFrame:
+    """Every practice KPI of the registry (:mod:`dashboard.metrics.kpis`) per practice and month, with the
+    money it is computed from: one row for each month with activity or A/R."""
+    sums = month_sums(conn, f, [*_PERIOD_SUMS, "ar_balance", "ar_over_90"])
+    daily = days_in_ar(conn, f, ar=sums[[*KEY, "ar_balance"]])[[*KEY, "average_daily_charges"]]
+    return with_kpis(sums.merge(daily, on=KEY, how="left"))
 
 
 def practice_summary(conn: Connection, f: Filters) -> pd.DataFrame:
     """The period's KPIs per practice, plus a combined row (practice_id 'all') when several practices
     are selected. Each rate is Σ numerator ÷ Σ denominator over the period (not a mean of monthly
-    rates); A/R, days in A/R and % over 90 are at the end of the last month. Formulas as in the
-    monthly functions above."""
-    sums = {
-        "charges": collection_rates(conn, f)[["practice_id", "charges", "payments", "refunds",
-                                              "contractual_adjustments"]],
-        "clean": clean_claim_rate(conn, f)[["practice_id", "acknowledged", "accepted"]],
-        "adj": _first_adjudications(conn, f)[["practice_id", "adjudicated", "denied", "charges_adjudicated",
-                                             "charges_denied", "resolved_first_pass"]],
-    }
+    rates); A/R, days in A/R and % over 90 are at the end of the last month (the registry's
+    ``at_period_end`` KPIs)."""
+    sums = month_sums(conn, f, _PERIOD_SUMS)
     last = Filters(start=f.end, end=f.end, practice_ids=f.practice_ids)
     ar = ar_balance(conn, last)
     end = days_in_ar(conn, last, ar=ar).merge(ar[["practice_id", "ar_over_90"]], on="practice_id", how="outer")
     end = end[["practice_id", "ar_balance", "average_daily_charges", "ar_over_90"]]
-    # A practice with no claims in one of the sources yields an empty frame of untyped columns: cast
-    # before summing so an empty source is zeros, not missing columns.
-    parts = [frame.set_index("practice_id").astype(float).groupby(level=0).sum()
-             for frame in [*sums.values(), end]]
+    # A practice with no rows in one of the two yields an empty frame of untyped columns: cast before
+    # summing so an empty source is zeros, not missing columns.
+    parts = [frame.set_index("practice_id").drop(columns=["month"], errors="ignore").astype(float)
+             .groupby(level=0).sum() for frame in (sums, end)]
     out = pd.concat(parts, axis=1).fillna(0.0)
     out.index.name = "practice_id"
     if len(out) > 1:
         out.loc["all"] = out.sum()
-    out = out.reset_index(names="practice_id")
-    out["days_in_ar"] = ratio(out["ar_balance"], out["average_daily_charges"])
-    out["ar_over_90_pct"] = ratio(out["ar_over_90"], out["ar_balance"])
-    out["clean_claim_rate"] = ratio(out["accepted"], out["acknowledged"])
-    out["denial_rate"] = ratio(out["denied"], out["adjudicated"])
-    out["denial_rate_dollars"] = ratio(out["charges_denied"], out["charges_adjudicated"])
-    out["first_pass_resolution_rate"] = ratio(out["resolved_first_pass"], out["adjudicated"])
-    out["net_collection_rate"] = _net_collection_ratio(out)
-    out["gross_collection_rate"] = ratio(out["payments"], out["charges"])
-    return out
+    return with_kpis(out.reset_index(names="practice_id"), PRACTICE_KPIS)

@@ -76,9 +76,13 @@ def has_schema(bind: Engine | sa.Connection) -> bool:
 
 
 def require_schema(bind: Engine | sa.Connection) -> None:
-    """Raise WarehouseMissing when there are no tables; pass an open connection to save opening another."""
-    if not has_schema(bind):
+    """Raise WarehouseMissing when there are no tables, or the marts the pages read were never built (a
+    warehouse made by an older version); pass an open connection to save opening another."""
+    inspector = sa.inspect(bind)
+    if not inspector.has_table("medical_claim"):
         raise WarehouseMissing("the warehouse has no tables yet: run `dashboard demo` or `dashboard load`")
+    if not inspector.has_table("mart_state"):
+        raise WarehouseMissing("the warehouse's marts are not built yet: run `dashboard marts refresh`")
 
 
 def calendar_rows(first_year: int = schema.CALENDAR_FIRST_YEAR,
@@ -98,7 +102,9 @@ def calendar_rows(first_year: int = schema.CALENDAR_FIRST_YEAR,
 
 
 def create_schema(engine: Engine) -> None:
-    """Create every warehouse table that is missing, and fill the calendar. Idempotent."""
+    """Create every warehouse table that is missing (marts included), and fill the calendar. Idempotent."""
+    from dashboard.warehouse import semantic  # noqa: F401  (registers the mart tables)
+
     schema.metadata.create_all(engine)
     with engine.begin() as conn:
         if conn.execute(sa.select(sa.func.count()).select_from(schema.calendar_month)).scalar_one() == 0:

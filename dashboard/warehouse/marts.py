@@ -303,3 +303,36 @@ def int_member_claim(employer_ids: Sequence[str] | None) -> Select:
         .where(employer_id.is_not(None))
         .where(within(employer_id, employer_ids))
     )
+
+
+def int_enrollment_change(employer_ids: Sequence[str] | None) -> Select:
+    """Adds and terms per employer, month, plan and tier: a span starting (ending) in the month with no
+    coverage from the same employer the day before (after). Source: 834 INS03 add/terminate semantics."""
+    e, e2, c, t = s.eligibility, s.eligibility.alias("other"), s.calendar_month, s.member_coverage_tier
+    tier = sa.func.coalesce(t.c.tier_code, "unknown")
+    same_person = sa.and_(e2.c.person_id == e.c.person_id, e2.c.group_id == e.c.group_id)
+    day_before = e.c.enrollment_start_date - 1
+    day_after = e.c.enrollment_end_date + 1
+    covered_before = sa.exists().where(same_person, e2.c.enrollment_start_date <= day_before,
+                                       e2.c.enrollment_end_date >= day_before)
+    covered_after = sa.exists().where(same_person, e2.c.enrollment_start_date <= day_after,
+                                      e2.c.enrollment_end_date >= day_after)
+
+    def changes(date_col, continued, adds: int):
+        return (
+            sa.select(e.c.group_id.label("employer_id"), c.c.month_start.label("month"), e.c.plan,
+                      tier.label("tier"), sa.literal(adds).label("is_add"), e.c.person_id)
+            .select_from(e)
+            .join(c, sa.and_(date_col >= c.c.month_start, date_col <= c.c.month_end))
+            .outerjoin(t, sa.and_(t.c.person_id == e.c.person_id, t.c.member_id == e.c.member_id,
+                                  t.c.enrollment_start_date == e.c.enrollment_start_date))
+            .where(within(e.c.group_id, employer_ids))
+            .where(~continued)
+        )
+
+    both = sa.union_all(changes(e.c.enrollment_start_date, covered_before, 1),
+                        changes(e.c.enrollment_end_date, covered_after, 0)).subquery("changes")
+    return (sa.select(both.c.employer_id, both.c.month, both.c.plan, both.c.tier,
+                      sa.func.count(sa.distinct(sa.case((both.c.is_add == 1, both.c.person_id)))).label("adds"),
+                      sa.func.count(sa.distinct(sa.case((both.c.is_add == 0, both.c.person_id)))).label("terms"))
+            .group_by(both.c.employer_id, both.c.month, both.c.plan, both.c.tier))

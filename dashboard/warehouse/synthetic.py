@@ -49,7 +49,9 @@ Conventions
 from __future__ import annotations
 
 import datetime as dt
+import queue
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -2093,11 +2095,69 @@ def _split(total: int, parts: int, i: int) -> int:
     return total * (i + 1) // parts - total * i // parts
 
 
+class _Writer:
+    """Writes batches on a background thread while the caller generates the next one.
+
+    Generation is numpy and Python; writing is the database's own work (DuckDB compresses and writes
+    row groups, PostgreSQL parses COPY) and mostly runs without the GIL, so on two cores the two overlap.
+    At most ``depth`` batches wait in the queue, so memory stays bounded at any size. The connection is
+    used by the writer thread only, until :meth:`close` returns; batches are written in the order given,
+    each followed by ``commit`` when one is given.
+    """
+
+    def __init__(self, conn: sa.Connection, depth: int = 1) -> None:
+        self.rows = 0
+        self._conn = conn
+        self._tables = {t.name: t for t in s.metadata.sorted_tables}
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="demo-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None or self._stop:
+                continue  # keep draining so the producer never blocks on a dead writer
+            frames, commit = item
+            try:
+                for name, frame in frames:
+                    self.rows += bulk_insert(self._conn, self._tables[name], frame)
+                del frames, item  # release the batch before waiting for the next one
+                if commit is not None:
+                    commit()
+            except BaseException as exc:  # re-raised in the caller's thread
+                self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, frames: list[tuple[str, pd.DataFrame]], commit: Callable[[], None] | None = None) -> None:
+        self._raise()
+        self._queue.put((frames, commit))
+
+    def close(self) -> None:
+        """Wait until every batch is written; raise the writer's error, if any."""
+        self._queue.put(None)
+        self._thread.join()
+        self._raise()
+
+    def abort(self) -> None:
+        """Stop after the batch being written (the caller is failing and will roll back)."""
+        self._stop = True
+        self._queue.put(None)
+        self._thread.join()
+
+
 def generate_demo(conn: sa.Connection, *, claims: int = 200_000, seed: int = 1,
                   progress: bool = True, checkpoint: Callable[[], None] | None = None) -> DemoSummary:
     """Fill an empty warehouse (schema already created) with the demo world, inside the caller's
     transaction. ``claims`` is the number of distinct medical claims; the output depends only on
-    ``(claims, seed)``. ``checkpoint`` runs after each batch (see :func:`rebuild_warehouse`)."""
+    ``(claims, seed)``. ``checkpoint`` runs after each batch (see :func:`rebuild_warehouse`).
+
+    Batches are generated here and written by a :class:`_Writer` thread, so generating batch b + 1
+    overlaps with writing batch b; nothing else may use ``conn`` until this returns."""
     if isinstance(claims, bool) or not isinstance(claims, int | np.integer):
         raise BadInput(f"claims must be a whole number, not {claims!r}")
     if not MIN_CLAIMS <= claims <= MAX_CLAIMS:
@@ -2106,16 +2166,6 @@ def generate_demo(conn: sa.Connection, *, claims: int = 200_000, seed: int = 1,
         raise BadInput(f"seed must be a non-negative whole number, not {seed!r}")
     claims, seed = int(claims), int(seed)
     started = time.perf_counter()
-    tables = {t.name: t for t in s.metadata.sorted_tables}
-    rows = 0
-
-    def write(name: str, frame: pd.DataFrame) -> None:
-        nonlocal rows
-        rows += bulk_insert(conn, tables[name], frame)
-
-    for name, frame in _reference_frames().items():
-        write(name, frame)
-
     subscribers = max(int(round(claims * SUBSCRIBERS_PER_CLAIM)), 20)
     batches = -(-subscribers // SUBSCRIBERS_PER_BATCH)
     member_claims = int(round(claims * MEMBER_CLAIM_SHARE))
@@ -2123,57 +2173,67 @@ def generate_demo(conn: sa.Connection, *, claims: int = 200_000, seed: int = 1,
     ctr = _Counters()
     remits = _Remittances()
     n_lines = n_rx = n_members = 0
-    with tqdm(total=claims, unit=" claims", file=sys.stderr, disable=not progress, desc="demo warehouse",
-              dynamic_ncols=True) as bar:
-        for b in range(batches):
-            rng = np.random.default_rng([seed, b])
-            n_sub = _split(subscribers, batches, b)
-            ppl, elig, tiers = _members(rng, n_sub, sub_offset=subscribers * b // batches,
-                                        person_offset=ctr.person)
-            ctr.person += ppl.n
-            n_members += ppl.n
-            write("eligibility", elig)
-            write("member_coverage_tier", tiers)
-            del elig, tiers
-            own_b = _split(own_claims, batches, b)
-            per_practice = rng.multinomial(own_b, np.array([p.share for p in PRACTICES]))
-            patients, home = _patients(rng, per_practice, ctr.person)
-            ctr.person += patients.n
-            n_member_people = ppl.n
-            everyone = _People.concat(ppl, patients)
-            home_all = np.concatenate([np.full(n_member_people, -1), home])
+    writer = _Writer(conn)
+    try:
+        writer.put(list(_reference_frames().items()))
+        with tqdm(total=claims, unit=" claims", file=sys.stderr, disable=not progress, desc="demo warehouse",
+                  dynamic_ncols=True) as bar:
+            for b in range(batches):
+                rng = np.random.default_rng([seed, b])
+                n_sub = _split(subscribers, batches, b)
+                ppl, elig, tiers = _members(rng, n_sub, sub_offset=subscribers * b // batches,
+                                            person_offset=ctr.person)
+                ctr.person += ppl.n
+                n_members += ppl.n
+                batch = [("eligibility", elig), ("member_coverage_tier", tiers)]
+                del elig, tiers
+                own_b = _split(own_claims, batches, b)
+                per_practice = rng.multinomial(own_b, np.array([p.share for p in PRACTICES]))
+                patients, home = _patients(rng, per_practice, ctr.person)
+                ctr.person += patients.n
+                n_member_people = ppl.n
+                everyone = _People.concat(ppl, patients)
+                home_all = np.concatenate([np.full(n_member_people, -1), home])
 
-            built = _Claims()
-            _member_claims(rng, everyone, _split(member_claims, batches, b), built)
-            _own_patient_claims(rng, everyone, home_all, per_practice, built)
-            cl, ln = built.finish()
-            nb = len(cl["person"])
-            claim_ids = _ids("CLM", ctr.take("claim", nb), 10)
-            pr = _price(rng, cl, ln, everyone)
-            frames, final = _revenue_cycle(rng, cl, ln, pr, everyone, claim_ids, ctr, remits)
-            medical = _medical_frame(rng, cl, ln, pr, everyone, claim_ids, final)
-            n_lines += len(medical)
-            write("medical_claim", medical)
-            del medical
-            for name in ("claim_status_event", "claim_payment", "claim_adjustment", "service_line_payment",
-                         "remark_code", "patient_payment", "claim_write_off", "eligibility_check"):
-                if name in frames:
-                    write(name, frames[name])
-            del frames
-            rx = _pharmacy(rng, everyone, ctr)
-            n_rx += len(rx)
-            write("pharmacy_claim", rx)
-            del rx
-            if checkpoint is not None:
-                checkpoint()
-            bar.update(nb)
+                built = _Claims()
+                _member_claims(rng, everyone, _split(member_claims, batches, b), built)
+                _own_patient_claims(rng, everyone, home_all, per_practice, built)
+                cl, ln = built.finish()
+                del built
+                nb = len(cl["person"])
+                claim_ids = _ids("CLM", ctr.take("claim", nb), 10)
+                pr = _price(rng, cl, ln, everyone)
+                frames, final = _revenue_cycle(rng, cl, ln, pr, everyone, claim_ids, ctr, remits)
+                medical = _medical_frame(rng, cl, ln, pr, everyone, claim_ids, final)
+                n_lines += len(medical)
+                batch.append(("medical_claim", medical))
+                del medical, cl, ln, pr, final, claim_ids
+                for name in ("claim_status_event", "claim_payment", "claim_adjustment", "service_line_payment",
+                             "remark_code", "patient_payment", "claim_write_off", "eligibility_check"):
+                    if name in frames:
+                        batch.append((name, frames[name]))
+                del frames
+                rx = _pharmacy(rng, everyone, ctr)
+                n_rx += len(rx)
+                batch.append(("pharmacy_claim", rx))
+                del rx, everyone
+                writer.put(batch, checkpoint)
+                del batch
+                bar.update(nb)
 
-    remittance, plb = _remittance_frames(np.random.default_rng([seed, 1_000_003]), remits)
-    write("remittance", remittance)
-    write("provider_adjustment", plb)
+            remittance, plb = _remittance_frames(np.random.default_rng([seed, 1_000_003]), remits)
+            writer.put([("remittance", remittance), ("provider_adjustment", plb)])
+            del remittance, plb
+            writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    rows = writer.rows
+    tables = {t.name: t for t in s.metadata.sorted_tables}
     # The demo is every tenant's data: its "data as of" is everyone's.
-    write("data_load_scope", pd.DataFrame({"load_id": [f"demo-{claims}-{seed}"], "kind": ["all"], "entity_id": [""]}))
-    write("data_load", pd.DataFrame({
+    rows += bulk_insert(conn, tables["data_load_scope"], pd.DataFrame(
+        {"load_id": [f"demo-{claims}-{seed}"], "kind": ["all"], "entity_id": [""]}))
+    bulk_insert(conn, tables["data_load"], pd.DataFrame({
         "load_id": [f"demo-{claims}-{seed}"], "source": ["demo"], "file_name": [None], "file_sha256": [None],
         "row_count": [rows + 1], "loaded_at": [LOADED_AT], "data_as_of": [DEMO_AS_OF],
     }))
@@ -2182,4 +2242,3 @@ def generate_demo(conn: sa.Connection, *, claims: int = 200_000, seed: int = 1,
         practices=tuple(p.practice_id for p in PRACTICES), employers=tuple(e.employer_id for e in EMPLOYERS),
         as_of=DEMO_AS_OF, seconds=round(time.perf_counter() - started, 2),
     )
-

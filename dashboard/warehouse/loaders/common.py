@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from dashboard.errors import LoadError
 from dashboard.warehouse import schema as s
+from dashboard.warehouse.loaders.transaction import touch
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _COMPACT = re.compile(r"^\d{8}$")
@@ -99,7 +100,9 @@ def record_load(conn: Connection, *, source: str, file_name: str, sha256: str, r
     conn.execute(s.data_load.insert().values(
         load_id=load_id, source=source, file_name=file_name, file_sha256=sha256, row_count=rows,
         loaded_at=dt.datetime.now(dt.UTC).replace(tzinfo=None), data_as_of=data_as_of))
+    practices, employers = list(practices), list(employers)
     record_load_scope(conn, load_id=load_id, practices=practices, employers=employers)
+    touch(conn, practices=practices, employers=employers)
     return load_id
 
 

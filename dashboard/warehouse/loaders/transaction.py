@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from dashboard.files import DUCKDB_COMPANIONS, make_private, open_private, private_dir, private_umask
-from dashboard.warehouse import schema
+from dashboard.warehouse import schema, semantic
 from dashboard.warehouse.engine import calendar_rows, duckdb_path, writer_engine
 
 
@@ -54,6 +54,7 @@ def load_transaction(url: str) -> Iterator[Connection]:
             with engine.begin() as conn:
                 _ensure_schema(conn)
                 yield conn
+                _refresh_touched(conn)
         finally:
             engine.dispose()
         return
@@ -71,6 +72,7 @@ def load_transaction(url: str) -> Iterator[Connection]:
             with engine.begin() as conn:
                 _ensure_schema(conn)
                 yield conn
+                _refresh_touched(conn)
             engine.dispose()
             make_private(work, companions=DUCKDB_COMPANIONS)
             os.replace(work, path)
@@ -78,6 +80,19 @@ def load_transaction(url: str) -> Iterator[Connection]:
             engine.dispose()
             _discard(work)
             raise
+
+
+def touch(conn: Connection, *, practices=(), employers=()) -> None:
+    """Note the practices and employers a load changed; their marts are rebuilt before it commits."""
+    conn.info.setdefault("touched_practices", set()).update(p for p in practices if p)
+    conn.info.setdefault("touched_employers", set()).update(e for e in employers if e)
+
+
+def _refresh_touched(conn: Connection) -> None:
+    practices = conn.info.pop("touched_practices", set())
+    employers = conn.info.pop("touched_employers", set())
+    if practices or employers:
+        semantic.refresh_marts(conn, practices=sorted(practices), employers=sorted(employers))
 
 
 def _discard(work: Path) -> None:

@@ -1,0 +1,568 @@
+"""The semantic layer: aggregate tables ("marts") the pages read, refreshed by every load.
+
+Tuva's staging -> intermediate -> final: :mod:`dashboard.warehouse.marts` holds the staging and
+intermediate selects; this module materialises the final layer at the grains the reports ask for, so a
+page costs a read of a few thousand mart rows instead of a scan of every claim.
+
+Each :class:`Mart` states its grain, its tenant column and the select that builds its rows for some
+tenants. :func:`refresh_marts` deletes and rebuilds the rows of the tenants a load touched, inside the
+load's own transaction (all or nothing), then ANALYZEs on PostgreSQL. Reports read the tables through
+:func:`source`; with :func:`from_facts` they read the same selects computed from the facts instead,
+which is how the tests prove every mart equals its definition after any load.
+
+A/R is the one measure that depends on every earlier transaction: ``mart_ar_interval`` keeps each
+claim's open balance per payer (or the patient) from the month it took its value until the month it
+changed (claim grain, a few rows per claim), and ``mart_ar_month`` sums the intervals at every month
+end up to the warehouse's horizon (its newest month of data). When a load moves the horizon, the
+practices it did not touch are extended from their still-open intervals only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy import Column, Date, Integer, Numeric, String, Table
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import FromClause, Select
+
+from dashboard.metrics import definitions as d
+from dashboard.warehouse import marts as m
+from dashboard.warehouse import schema as s
+
+Ids = Sequence[str] | None
+Money = Numeric(16, 2)
+metadata = s.metadata  # created with the rest of the warehouse
+
+
+def _money(name: str) -> Column:
+    return Column(name, Money)  # NULL when every amount summed is unknown (no data is not zero)
+
+
+def _count(name: str) -> Column:
+    return Column(name, Integer, nullable=False, server_default="0")
+
+
+# --- tables -----------------------------------------------------------------------------------------
+
+PRACTICE_MONTH_MEASURES = {
+    # by month of the date of service
+    "claims": "count", "charges": "money",
+    # by 835 payment date
+    "payer_payments": "money", "contractual_adjustments": "money",
+    # by patient payment date
+    "patient_payments": "money", "refunds": "money",
+    # by month of the clearinghouse's first answer (277CA)
+    "acknowledged": "count", "accepted": "count",
+    # by month of the first adjudication (835)
+    "adjudicated": "count", "denied": "count", "charges_adjudicated": "money", "charges_denied": "money",
+    "resolved_first_pass": "count", "rejected_first": "count",
+    # claims first paid in the month, and Σ days from first submission to that payment
+    "claims_paid": "count", "days_to_payment_total": "count",
+    # 270/271 checks by month of service
+    "checks": "count", "verified": "count", "pending": "count", "inactive": "count", "errors": "count",
+    # ACH (EFT) remittances by payment month
+    "eft_remittances": "count", "eft_payments": "money",
+    # A/R at the month end (from mart_ar_month)
+    "ar_balance": "money", "ar_insurance": "money", "ar_patient": "money", "ar_over_90": "money",
+}
+
+mart_practice_month = Table(
+    "mart_practice_month", metadata,
+    Column("practice_id", String, nullable=False), Column("month", Date, nullable=False),
+    *[(_count if kind == "count" else _money)(name) for name, kind in PRACTICE_MONTH_MEASURES.items()],
+    sa.PrimaryKeyConstraint("practice_id", "month"),
+)
+
+mart_ar_interval = Table(
+    "mart_ar_interval", metadata,
+    Column("practice_id", String, nullable=False), Column("claim_id", String, nullable=False),
+    Column("payer", String, nullable=False),  # the claim's payer, or 'Patient' for patient responsibility
+    Column("service_date", Date, nullable=False),
+    Column("from_month", Date, nullable=False),  # the balance holds from this month's end ...
+    Column("to_month", Date),  # ... until (not including) this month's end; NULL: still open
+    Column("balance", Money, nullable=False),
+)
+sa.Index("ix_mart_ar_interval_practice", mart_ar_interval.c.practice_id, mart_ar_interval.c.to_month)
+
+mart_ar_month = Table(
+    "mart_ar_month", metadata,
+    Column("practice_id", String, nullable=False), Column("month", Date, nullable=False),
+    Column("payer", String, nullable=False), Column("bucket", String, nullable=False),
+    _count("open_claims"), _money("balance"),
+    sa.PrimaryKeyConstraint("practice_id", "month", "payer", "bucket"),
+)
+
+mart_adjustment_month = Table(
+    "mart_adjustment_month", metadata,
+    Column("practice_id", String, nullable=False), Column("month", Date, nullable=False),
+    Column("payer", String), Column("group_code", String), Column("carc", String),
+    Column("category", String, nullable=False), _count("claims"), _money("amount"),
+)
+sa.Index("ix_mart_adjustment_month", mart_adjustment_month.c.practice_id, mart_adjustment_month.c.month)
+
+mart_payer_month = Table(
+    "mart_payer_month", metadata,
+    Column("practice_id", String, nullable=False), Column("month", Date, nullable=False),
+    Column("payer", String), _count("claims"), _money("charges"),
+)
+sa.Index("ix_mart_payer_month", mart_payer_month.c.practice_id, mart_payer_month.c.month)
+
+mart_enrollment_month = Table(
+    "mart_enrollment_month", metadata,
+    Column("employer_id", String, nullable=False), Column("month", Date, nullable=False),
+    Column("plan", String), Column("tier", String, nullable=False),
+    _count("members"), _count("subscribers"), _count("adds"), _count("terms"),
+)
+sa.Index("ix_mart_enrollment_month", mart_enrollment_month.c.employer_id, mart_enrollment_month.c.month)
+
+mart_employer_month = Table(
+    "mart_employer_month", metadata,
+    Column("employer_id", String, nullable=False), Column("month", Date, nullable=False),
+    _count("member_months"), _count("subscriber_months"), _money("paid"), _money("allowed"),
+    _count("members_with_claims"),
+    sa.PrimaryKeyConstraint("employer_id", "month"),
+)
+
+mart_spend_month = Table(
+    "mart_spend_month", metadata,
+    Column("employer_id", String, nullable=False), Column("month", Date, nullable=False),
+    Column("service_category", String, nullable=False),
+    _money("paid"), _money("allowed"), _count("claims"), _count("members_with_claims"),
+)
+sa.Index("ix_mart_spend_month", mart_spend_month.c.employer_id, mart_spend_month.c.month)
+
+# utilization measure -> the claim flag of int_member_claim it counts
+UTILIZATION_FLAGS = {"inpatient_admissions": "inpatient_admission", "er_visits": "er_visit",
+                     "office_visits": "office_visit", "prescriptions": "prescription"}
+
+mart_member_month = Table(
+    "mart_member_month", metadata,
+    Column("employer_id", String, nullable=False), Column("person_id", String, nullable=False),
+    Column("month", Date, nullable=False), Column("in_enrollment", Integer, nullable=False),
+    _money("paid"), _money("allowed"), _count("claims"),
+    *[_count(flag) for flag in UTILIZATION_FLAGS.values()],
+)
+sa.Index("ix_mart_member_month", mart_member_month.c.employer_id, mart_member_month.c.month)
+
+mart_utilization_month = Table(
+    "mart_utilization_month", metadata,
+    Column("employer_id", String, nullable=False), Column("month", Date, nullable=False),
+    Column("measure", String, nullable=False), _count("events"), _count("members_with_events"),
+    sa.PrimaryKeyConstraint("employer_id", "month", "measure"),
+)
+
+
+# The horizon the marts were last built to: months a later load adds are added for every tenant.
+mart_state = Table("mart_state", metadata, Column("horizon", Date))
+
+
+# --- reading: the tables, or the same selects computed from the facts ---------------------------------
+
+_FROM_FACTS: contextvars.ContextVar[bool] = contextvars.ContextVar("from_facts", default=False)
+
+
+@contextlib.contextmanager
+def from_facts() -> Iterator[None]:
+    """Within this block :func:`source` answers with the build selects over the facts, not the tables:
+    the reference every mart is tested against."""
+    token = _FROM_FACTS.set(True)
+    try:
+        yield
+    finally:
+        _FROM_FACTS.reset(token)
+
+
+def source(table: Table) -> FromClause:
+    """What a report reads for ``table``: the mart itself, or (in :func:`from_facts`) its definition."""
+    if not _FROM_FACTS.get():
+        return table
+    return MARTS[table.name].build(None, window=Window()).subquery(table.name)
+
+
+# --- builds -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Window:
+    """The months a build covers: after ``after`` (exclusive) up to ``horizon`` (inclusive). None for the
+    horizon means the warehouse's current one (computed in SQL), for after: from the beginning."""
+
+    horizon: dt.date | None = None
+    after: dt.date | None = None
+
+    def last(self) -> sa.ColumnElement:
+        return sa.literal(self.horizon, sa.Date) if self.horizon is not None else _horizon_select().scalar_subquery()
+
+    def bound(self, month: sa.ColumnElement) -> sa.ColumnElement:
+        inside = month <= self.last()
+        return sa.and_(inside, month > self.after) if self.after is not None else inside
+
+
+def _horizon_select() -> Select:
+    """The marts' last month: the newest of a date of service, a claim, a payment, a write-off, a load's 'data
+    as of', and the current month. Open spans run to 2099 and balances stay open, so every mart stops
+    here; a load in a later month moves it for everyone (see :func:`refresh_marts`)."""
+    pm, mmo = source(mart_payer_month), source(mart_member_month)
+    dates = sa.union_all(
+        sa.select(sa.func.max(pm.c.month).label("d")),
+        sa.select(sa.func.max(mmo.c.month).label("d")),
+        sa.select(sa.func.max(s.remittance.c.payment_date).label("d")),
+        sa.select(sa.func.max(s.patient_payment.c.payment_date).label("d")),
+        sa.select(sa.func.max(s.claim_write_off.c.write_off_date).label("d")),
+        sa.select(sa.func.max(s.data_load.c.data_as_of).label("d")),
+        # coverage and balances go on without new data: enrollment and A/R exist up to this month
+        sa.select(sa.literal(dt.date.today(), sa.Date).label("d")),
+    ).subquery("newest")
+    return sa.select(m.month_of(sa.func.max(dates.c.d)))
+
+
+def _zero_fill(measures: dict[str, sa.ColumnElement], names: Sequence[str]) -> list[sa.ColumnElement]:
+    return [measures.get(n, sa.literal(0)).label(n) for n in names]
+
+
+def _sum_parts(key: Sequence[str], names: Sequence[str], parts: list[Select]) -> Select:
+    union = sa.union_all(*parts).subquery("parts")
+    return (sa.select(*[union.c[k] for k in key], *[sa.func.sum(union.c[n]).label(n) for n in names])
+            .group_by(*[union.c[k] for k in key]))
+
+
+def _practice_month(ids: Ids, *, window: Window) -> Select:
+    """Grain: practice × month. Each measure counts at its own date (see PRACTICE_MONTH_MEASURES)."""
+    names = list(PRACTICE_MONTH_MEASURES)
+    parts: list[Select] = []
+
+    def part(practice, month, measures: dict[str, sa.ColumnElement], frm, *where) -> None:
+        q = sa.select(practice.label("practice_id"), month.label("month"), *_zero_fill(measures, names))
+        q = q.select_from(frm).where(window.bound(month), *where)
+        parts.append(q.group_by(practice, month))
+
+    claim = m.stg_practice_claim(ids).subquery("claim")
+    part(claim.c.practice_id, m.month_of(claim.c.service_date),
+         {"claims": sa.func.count(), "charges": sa.func.sum(claim.c.charge_amount)}, claim)
+
+    cp, r, pp = s.claim_payment, s.remittance, s.patient_payment
+    part(cp.c.practice_id, m.month_of(r.c.payment_date), {"payer_payments": sa.func.sum(cp.c.paid_amount)},
+         cp.join(r, r.c.remittance_id == cp.c.remittance_id), m.within(cp.c.practice_id, ids))
+    part(pp.c.practice_id, m.month_of(pp.c.payment_date),
+         {"patient_payments": sa.func.sum(sa.case((pp.c.amount > 0, pp.c.amount), else_=0)),
+          "refunds": sa.func.sum(sa.case((pp.c.amount < 0, -pp.c.amount), else_=0))},
+         pp, m.within(pp.c.practice_id, ids))
+    adj = m.stg_adjustment(ids).subquery("adj")
+    part(adj.c.practice_id, m.month_of(adj.c.payment_date),
+         {"contractual_adjustments": sa.func.sum(adj.c.amount)}, adj, adj.c.category == "contractual")
+
+    ack = m.int_first_acknowledgement(ids).subquery("ack")
+    part(ack.c.practice_id, m.month_of(ack.c.event_date),
+         {"acknowledged": sa.func.count(),
+          "accepted": sa.func.sum(sa.case((ack.c.event_type == "accepted", 1), else_=0))}, ack)
+
+    first = m.int_first_adjudication(ids).subquery("first")
+    charge = sa.func.coalesce(claim.c.charge_amount, first.c.charge_amount)
+    resolved = sa.and_(first.c.is_denial == 0, ack.c.event_type.is_distinct_from("rejected"))
+    part(first.c.practice_id, m.month_of(first.c.payment_date),
+         {"adjudicated": sa.func.count(), "denied": sa.func.sum(first.c.is_denial),
+          "charges_adjudicated": sa.func.sum(charge),
+          "charges_denied": sa.func.sum(sa.case((first.c.is_denial == 1, charge), else_=0)),
+          "resolved_first_pass": sa.func.sum(sa.case((resolved, 1), else_=0)),
+          "rejected_first": sa.func.sum(sa.case((ack.c.event_type == "rejected", 1), else_=0))},
+         first.outerjoin(claim, sa.and_(claim.c.claim_id == first.c.claim_id,
+                                        claim.c.practice_id == first.c.practice_id))
+         .outerjoin(ack, sa.and_(ack.c.claim_id == first.c.claim_id, ack.c.practice_id == first.c.practice_id)))
+
+    sub = m.int_first_submission(ids).subquery("sub")
+    part(first.c.practice_id, m.month_of(first.c.payment_date),
+         {"claims_paid": sa.func.count(),
+          "days_to_payment_total": sa.func.sum(first.c.payment_date - sub.c.submitted_date)},
+         first.join(sub, sa.and_(sub.c.claim_id == first.c.claim_id, sub.c.practice_id == first.c.practice_id)),
+         first.c.paid_amount > 0)
+
+    ec = s.eligibility_check
+    service = sa.func.coalesce(ec.c.service_date, sa.cast(ec.c.requested_at, sa.Date))
+    part(ec.c.practice_id, m.month_of(service),
+         {"checks": sa.func.count(),
+          "verified": sa.func.sum(sa.case((ec.c.status.in_(("active", "inactive")), 1), else_=0)),
+          "pending": sa.func.sum(sa.case((ec.c.status == "pending", 1), else_=0)),
+          "inactive": sa.func.sum(sa.case((ec.c.status == "inactive", 1), else_=0)),
+          "errors": sa.func.sum(sa.case((ec.c.status == "error", 1), else_=0))},
+         ec, m.within(ec.c.practice_id, ids))
+
+    part(r.c.practice_id, m.month_of(r.c.payment_date),
+         {"eft_remittances": sa.func.count(), "eft_payments": sa.func.sum(r.c.amount)},
+         r, r.c.method == "ACH", m.within(r.c.practice_id, ids))
+    parts.extend(_practice_ar_parts(ids, window=window, names=names))
+    return _sum_parts(("practice_id", "month"), names, parts)
+
+
+def _practice_ar_parts(ids: Ids, *, window: Window, names: Sequence[str]) -> list[Select]:
+    """A/R at each month end from mart_ar_month, and a zero row for every month from a practice's first
+    ledger month to the horizon (A/R exists, zero when everything is paid)."""
+    ar = source(mart_ar_month)
+    balance = ar.c.balance
+    sums = sa.select(ar.c.practice_id.label("practice_id"), ar.c.month.label("month"), *_zero_fill({
+        "ar_balance": sa.func.sum(balance),
+        "ar_insurance": sa.func.sum(sa.case((ar.c.payer != "Patient", balance), else_=0)),
+        "ar_patient": sa.func.sum(sa.case((ar.c.payer == "Patient", balance), else_=0)),
+        "ar_over_90": sa.func.sum(sa.case((ar.c.bucket.in_(OVER_90_BUCKETS), balance), else_=0)),
+    }, names)).where(m.within(ar.c.practice_id, ids), window.bound(ar.c.month)).group_by(ar.c.practice_id, ar.c.month)
+    iv = source(mart_ar_interval)
+    first = (sa.select(iv.c.practice_id, sa.func.min(iv.c.from_month).label("first_month"))
+             .where(m.within(iv.c.practice_id, ids)).group_by(iv.c.practice_id).subquery("first_month"))
+    c = s.calendar_month
+    spine = (sa.select(first.c.practice_id.label("practice_id"), c.c.month_start.label("month"),
+                       *_zero_fill({}, names))
+             .select_from(first)
+             .join(c, sa.and_(c.c.month_start >= first.c.first_month, window.bound(c.c.month_start))))
+    return [sums, spine]
+
+
+OVER_90_BUCKETS = tuple(name for name, low, _ in d.AGING_BUCKETS if low > 90)
+
+
+def _ar_interval(ids: Ids, *, window: Window) -> Select:
+    """Grain: practice × claim × payer (or 'Patient') × month its balance took a value: the balance holds
+    from that month's end until the next change (``to_month``, NULL: still open). Non-zero balances only.
+    The ledger is :func:`dashboard.warehouse.marts.int_ar_ledger`."""
+    ledger = m.int_ar_ledger(ids).subquery("ledger")
+    payer = sa.case((ledger.c.responsibility == "patient", "Patient"), else_=sa.func.coalesce(ledger.c.payer, ""))
+    month = m.month_of(ledger.c.txn_date)
+    lm = (sa.select(ledger.c.practice_id, ledger.c.claim_id, payer.label("payer"),
+                    sa.func.min(ledger.c.service_date).label("service_date"), month.label("txn_month"),
+                    sa.func.sum(ledger.c.amount).label("amount"))
+          .group_by(ledger.c.practice_id, ledger.c.claim_id, payer, month)).subquery("lm")
+    key = (lm.c.practice_id, lm.c.claim_id, lm.c.payer)
+    running = sa.select(
+        lm.c.practice_id, lm.c.claim_id, lm.c.payer,
+        sa.func.min(lm.c.service_date).over(partition_by=key).label("service_date"),
+        lm.c.txn_month.label("from_month"),
+        sa.func.lead(lm.c.txn_month).over(partition_by=key, order_by=lm.c.txn_month).label("to_month"),
+        sa.func.sum(lm.c.amount).over(partition_by=key, order_by=lm.c.txn_month, rows=(None, 0)).label("balance"),
+    ).subquery("running")
+    return sa.select(*running.c).where(running.c.balance != 0)
+
+
+def _bucket(age: sa.ColumnElement) -> sa.ColumnElement:
+    return sa.case(
+        *[((age <= high) if low == 0 else sa.and_(age >= low, age <= high), name)
+          for name, low, high in d.AGING_BUCKETS if high is not None],
+        else_=d.AGING_BUCKETS[-1][0],
+    )
+
+
+def _ar_month(ids: Ids, *, window: Window) -> Select:
+    """Grain: practice × month end × payer × age bucket (from the date of service); open claims and balance."""
+    iv = source(mart_ar_interval)
+    c = s.calendar_month
+    j = (sa.select(iv.c.practice_id, c.c.month_start.label("month"), iv.c.payer,
+                   _bucket(c.c.month_end - iv.c.service_date).label("bucket"), iv.c.balance)
+         .select_from(iv)
+         .join(c, sa.and_(c.c.month_start >= iv.c.from_month,
+                          sa.or_(iv.c.to_month.is_(None), c.c.month_start < iv.c.to_month)))
+         .where(m.within(iv.c.practice_id, ids), window.bound(c.c.month_start))).subquery("j")
+    return (sa.select(j.c.practice_id, j.c.month, j.c.payer, j.c.bucket, sa.func.count().label("open_claims"),
+                      sa.func.sum(j.c.balance).label("balance"))
+            .group_by(j.c.practice_id, j.c.month, j.c.payer, j.c.bucket))
+
+
+def _adjustment_month(ids: Ids, *, window: Window) -> Select:
+    """Grain: practice × payment month × payer × CAS group × CARC × category; distinct claims, Σ amount."""
+    adj = m.stg_adjustment(ids).subquery("adj")
+    month = m.month_of(adj.c.payment_date)
+    return (sa.select(adj.c.practice_id, month.label("month"), adj.c.payer, adj.c.group_code, adj.c.carc,
+                      adj.c.category, sa.func.count(sa.distinct(adj.c.claim_id)).label("claims"),
+                      sa.func.sum(adj.c.amount).label("amount"))
+            .group_by(adj.c.practice_id, month, adj.c.payer, adj.c.group_code, adj.c.carc, adj.c.category))
+
+
+def _payer_month(ids: Ids, *, window: Window) -> Select:
+    """Grain: practice × month of service × payer; claims and charges."""
+    claim = m.stg_practice_claim(ids).subquery("claim")
+    month = m.month_of(claim.c.service_date)
+    return (sa.select(claim.c.practice_id, month.label("month"), claim.c.payer, sa.func.count().label("claims"),
+                      sa.func.sum(claim.c.charge_amount).label("charges"))
+            .group_by(claim.c.practice_id, month, claim.c.payer))
+
+
+def _enrollment_month(ids: Ids, *, window: Window) -> Select:
+    """Grain: employer × month × plan × tier; members and subscribers enrolled, adds and terms."""
+    mm = m.int_member_month(ids).subquery("mm")
+    names = ("members", "subscribers", "adds", "terms")
+    counts = (sa.select(mm.c.employer_id, mm.c.month, mm.c.plan, mm.c.tier,
+                        sa.func.count(sa.distinct(mm.c.person_id)).label("members"),
+                        sa.func.count(sa.distinct(sa.case((mm.c.is_subscriber, mm.c.person_id)))).label("subscribers"),
+                        sa.literal(0).label("adds"), sa.literal(0).label("terms"))
+              .where(window.bound(mm.c.month))
+              .group_by(mm.c.employer_id, mm.c.month, mm.c.plan, mm.c.tier))
+    ch = m.int_enrollment_change(ids).subquery("ch")
+    changes = (sa.select(ch.c.employer_id, ch.c.month, ch.c.plan, ch.c.tier, sa.literal(0).label("members"),
+                         sa.literal(0).label("subscribers"), ch.c.adds, ch.c.terms)
+               .where(window.bound(ch.c.month)))
+    return _sum_parts(("employer_id", "month", "plan", "tier"), names, [counts, changes])
+
+
+def _employer_month(ids: Ids, *, window: Window) -> Select:
+    """Grain: employer × month; member and subscriber months, paid and allowed in enrolled months and the
+    people with those claims: the parts every period total is summed from."""
+    mm = m.int_member_month(ids).subquery("mm")
+    months = (sa.select(mm.c.employer_id, mm.c.month,
+                        sa.func.count(sa.distinct(mm.c.person_id)).label("member_months"),
+                        sa.func.count(sa.distinct(sa.case((mm.c.is_subscriber, mm.c.person_id))))
+                        .label("subscriber_months"))
+              .where(window.bound(mm.c.month))
+              .group_by(mm.c.employer_id, mm.c.month).subquery("months"))
+    mc = m.int_member_claim(ids).subquery("mc")
+    money = (sa.select(mc.c.employer_id, mc.c.claim_month.label("month"), sa.func.sum(mc.c.paid_amount).label("paid"),
+                       sa.func.sum(mc.c.allowed_amount).label("allowed"),
+                       sa.func.count(sa.distinct(mc.c.person_id)).label("members_with_claims"))
+             .where(mc.c.in_enrollment == 1)
+             .group_by(mc.c.employer_id, mc.c.claim_month).subquery("money"))
+    zero = sa.literal(0)
+    # a claim in an enrolled month always has its member month, so the member months carry every row
+    return (sa.select(months.c.employer_id, months.c.month, months.c.member_months, months.c.subscriber_months,
+                      sa.func.coalesce(money.c.paid, zero).label("paid"),
+                      sa.func.coalesce(money.c.allowed, zero).label("allowed"),
+                      sa.func.coalesce(money.c.members_with_claims, zero).label("members_with_claims"))
+            .select_from(months)
+            .outerjoin(money, sa.and_(money.c.employer_id == months.c.employer_id, money.c.month == months.c.month)))
+
+
+def _spend_month(ids: Ids, *, window: Window) -> Select:
+    """Grain: employer × claim month × service category, claims in enrolled months; paid, allowed, claims
+    and the people with them."""
+    mc = m.int_member_claim(ids).subquery("mc")
+    return (sa.select(mc.c.employer_id, mc.c.claim_month.label("month"), mc.c.service_category,
+                      sa.func.sum(mc.c.paid_amount).label("paid"), sa.func.sum(mc.c.allowed_amount).label("allowed"),
+                      sa.func.count().label("claims"),
+                      sa.func.count(sa.distinct(mc.c.person_id)).label("members_with_claims"))
+            .where(mc.c.in_enrollment == 1)
+            .group_by(mc.c.employer_id, mc.c.claim_month, mc.c.service_category))
+
+
+def _member_month(ids: Ids, *, window: Window) -> Select:
+    """Grain: employer × person × claim month × in enrollment (1/0); paid, allowed, claims and utilization
+    events: the people behind every distinct count over a period (high-cost claimants, spend outside
+    enrollment). Person ids never leave the warehouse: reports read aggregates of this table."""
+    mc = m.int_member_claim(ids).subquery("mc")
+    return (sa.select(mc.c.employer_id, mc.c.person_id, mc.c.claim_month.label("month"), mc.c.in_enrollment,
+                      sa.func.sum(mc.c.paid_amount).label("paid"), sa.func.sum(mc.c.allowed_amount).label("allowed"),
+                      sa.func.count().label("claims"),
+                      *[sa.func.sum(mc.c[f"is_{flag}"]).label(flag) for flag in UTILIZATION_FLAGS.values()])
+            .group_by(mc.c.employer_id, mc.c.person_id, mc.c.claim_month, mc.c.in_enrollment))
+
+
+def _utilization_month(ids: Ids, *, window: Window) -> Select:
+    """Grain: employer × month × measure, claims in enrolled months; events and the people with them."""
+    mmo = source(mart_member_month)
+    parts = [sa.select(mmo.c.employer_id, mmo.c.month, sa.literal(measure).label("measure"),
+                       sa.func.sum(mmo.c[flag]).label("events"),
+                       sa.func.sum(sa.case((mmo.c[flag] > 0, 1), else_=0)).label("members_with_events"))
+             .where(mmo.c.in_enrollment == 1, m.within(mmo.c.employer_id, ids))
+             .group_by(mmo.c.employer_id, mmo.c.month)
+             for measure, flag in UTILIZATION_FLAGS.items()]
+    return sa.select(sa.union_all(*parts).subquery("u"))
+
+
+def _practice_month_ar_only(ids: Ids, *, window: Window) -> Select:
+    """The months a practice gains without new data: A/R only (every other measure needs activity)."""
+    names = list(PRACTICE_MONTH_MEASURES)
+    return _sum_parts(("practice_id", "month"), names, _practice_ar_parts(ids, window=window, names=names))
+
+
+def _employer_month_enrollment_only(ids: Ids, *, window: Window) -> Select:
+    """The months an employer gains without new data: member and subscriber months only (no claims)."""
+    mm = m.int_member_month(ids).subquery("mm")
+    return (sa.select(mm.c.employer_id, mm.c.month,
+                      sa.func.count(sa.distinct(mm.c.person_id)).label("member_months"),
+                      sa.func.count(sa.distinct(sa.case((mm.c.is_subscriber, mm.c.person_id))))
+                      .label("subscriber_months"),
+                      sa.literal(0).label("paid"), sa.literal(0).label("allowed"),
+                      sa.literal(0).label("members_with_claims"))
+            .where(window.bound(mm.c.month))
+            .group_by(mm.c.employer_id, mm.c.month))
+
+
+@dataclass(frozen=True)
+class Mart:
+    table: Table
+    tenant: str  # "practice" | "employer": whose rows a load refreshes
+    build: Callable[..., Select]  # build(ids, window=...) -> the rows of these tenants
+    # for marts with rows in months without activity (balances, enrollment): the rows of months the
+    # horizon gains, for tenants the load did not touch
+    extend: Callable[..., Select] | None = None
+
+
+# In build order: a mart may read the ones before it (through source()).
+MARTS: dict[str, Mart] = {mart.table.name: mart for mart in (
+    Mart(mart_payer_month, "practice", _payer_month),
+    Mart(mart_adjustment_month, "practice", _adjustment_month),
+    Mart(mart_spend_month, "employer", _spend_month),
+    Mart(mart_member_month, "employer", _member_month),
+    Mart(mart_ar_interval, "practice", _ar_interval),
+    Mart(mart_ar_month, "practice", _ar_month, extend=_ar_month),
+    Mart(mart_practice_month, "practice", _practice_month, extend=_practice_month_ar_only),
+    Mart(mart_utilization_month, "employer", _utilization_month),
+    Mart(mart_enrollment_month, "employer", _enrollment_month, extend=_enrollment_month),
+    Mart(mart_employer_month, "employer", _employer_month, extend=_employer_month_enrollment_only),
+)}
+
+
+# --- refresh ----------------------------------------------------------------------------------------
+
+def _date(value) -> dt.date | None:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def refresh_marts(conn: Connection, *, practices: Ids = None, employers: Ids = None) -> None:
+    """Rebuild the mart rows of these practices and employers (None: all; empty: none) inside the caller's
+    transaction. If the warehouse's horizon moved, the months it gained are added for everyone else too
+    (balances and enrollment go on without new data). Then ANALYZE."""
+    touched = {"practice": None if practices is None else sorted(set(practices)),
+               "employer": None if employers is None else sorted(set(employers))}
+    state = mart_state
+    old = _date(conn.execute(sa.select(state.c.horizon)).scalar())
+    if conn.execute(sa.select(sa.func.count()).select_from(state)).scalar_one() == 0:
+        touched = {"practice": None, "employer": None}  # never built (a new or upgraded warehouse): all of it
+    for mart in MARTS.values():
+        ids = touched[mart.tenant]
+        if ids is not None and not ids:
+            continue
+        _replace(conn, mart, ids, Window(horizon=_current_horizon(conn)))
+    new = _current_horizon(conn)
+    if old is not None and new is not None and new > old:
+        for mart in MARTS.values():
+            ids = touched[mart.tenant]
+            if mart.extend is not None and ids is not None:
+                _insert(conn, mart, None, Window(horizon=new, after=old), skip=ids, build=mart.extend)
+    conn.execute(state.delete())
+    conn.execute(state.insert().values(horizon=new))
+    analyze(conn, [mart.table for mart in MARTS.values()])
+
+
+def _current_horizon(conn: Connection) -> dt.date | None:
+    return _date(conn.execute(_horizon_select()).scalar())
+
+
+def _replace(conn: Connection, mart: Mart, ids: Ids, window: Window) -> None:
+    column = mart.table.c[f"{mart.tenant}_id"]
+    conn.execute(mart.table.delete().where(sa.true() if ids is None else column.in_(ids)))
+    _insert(conn, mart, ids, window)
+
+
+def _insert(conn: Connection, mart: Mart, ids: Ids, window: Window, *, skip: Sequence[str] = (),
+            build: Callable[..., Select] | None = None) -> None:
+    rows = (build or mart.build)(ids, window=window).subquery("rows")
+    query = sa.select(*rows.c)
+    if skip:
+        query = query.where(rows.c[f"{mart.tenant}_id"].not_in(list(skip)))
+    conn.execute(mart.table.insert().from_select([c.name for c in rows.c], query))
+
+
+def analyze(conn: Connection, tables: Sequence[Table]) -> None:
+    """Fresh planner statistics for what a load wrote: PostgreSQL's autovacuum may be off, and a plan made
+    on an unanalysed table can take minutes instead of milliseconds."""
+    if conn.dialect.name == "postgresql":
+        for table in tables:
+            conn.execute(sa.text(f'ANALYZE "{table.name}"'))
