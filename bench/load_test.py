@@ -4,8 +4,9 @@ It starts the server itself on a free 127.0.0.1 port over the given warehouse, w
 and data directory, creates one account per simulated user through the service layer, and drives them
 from a thread pool. Each user logs in (GET /login for the form's CSRF token, POST /login) and then loops
 over the journey a browser makes for its page (practice managers: /practice, employer admins:
-/employer): GET the page, GET /_dash-layout, POST the page router's callback and POST the page's content
-callback (the one that runs the reports) with the X-CSRFToken header dash-renderer sends. Three visits
+/employer): GET the page, GET /_dash-layout, POST the page router's callback, then POST every server
+callback the routed page fires (cards, each chart, each grid's first block of rows) with the X-CSRFToken
+header dash-renderer sends. Three visits
 in ten change the period, so the report cache sees both hits and new keys.
 
 Bounded on every axis: users (at most 200), duration (at most 600 s), requests in total, and the
@@ -124,16 +125,18 @@ def _outputs(key: str) -> list[dict] | dict:
     return outs if key.startswith("..") else outs[0]
 
 
-def _find(node, component_id: str) -> dict | None:
-    """The props of the component with ``component_id`` in a Dash layout (JSON)."""
+def _props(node, found: dict[str, dict]) -> dict[str, dict]:
+    """Every component's props by id in a Dash layout (JSON)."""
     if isinstance(node, dict):
         props = node.get("props")
-        if isinstance(props, dict) and props.get("id") == component_id:
-            return props
-        return next((found for value in node.values() if (found := _find(value, component_id))), None)
-    if isinstance(node, list):
-        return next((found for value in node if (found := _find(value, component_id))), None)
-    return None
+        if isinstance(props, dict) and isinstance(props.get("id"), str):
+            found[props["id"]] = props
+        for value in node.values():
+            _props(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _props(value, found)
+    return found
 
 
 class Stats:
@@ -206,7 +209,8 @@ class User:
                          headers={"X-CSRFToken": csrf})
 
     def visit(self) -> None:
-        """One page visit, as the browser makes it."""
+        """One page visit, as the browser makes it: the page, its layout, the router, then every server
+        callback whose inputs the routed page holds (cards, each chart, each grid's first block)."""
         if self.call("page", "GET", self.path) is None:
             return
         self.call("layout", "GET", "/_dash-layout")
@@ -216,22 +220,38 @@ class User:
                 return
             self.callbacks = {d["output"]: d for d in deps.json() if not d.get("clientside_function")}
         router = next((k for k in self.callbacks if "_pages_content" in k), None)
-        content = f"{self.prefix}-content.children"
-        if router is None or content not in self.callbacks:
-            self.stats.record("page", 0.0, f"no router or {content} callback in /_dash-dependencies")
+        if router is None:
+            self.stats.record("page", 0.0, "no router callback in /_dash-dependencies")
             return
         routed = self.dash_post("router", router, {"_pages_location.pathname": self.path,
                                                    "_pages_location.search": ""})
         if routed is None:
             return
-        start = _find(routed.json(), f"{self.prefix}-from") or {}
-        end = _find(routed.json(), f"{self.prefix}-to") or {}
+        props = _props(routed.json(), {})
+        start, end = props.get(f"{self.prefix}-from", {}), props.get(f"{self.prefix}-to", {})
         first, last = start.get("value"), end.get("value")
         months = [o["value"] if isinstance(o, dict) else o for o in start.get("options") or []]
         if months and self.rng.random() < 0.3:  # a different period: a new report cache key
             first = self.rng.choice([m for m in months if last is None or m <= last] or months)
-        self.dash_post("content", content, {f"{self.prefix}-from.value": first, f"{self.prefix}-to.value": last,
-                                            f"{self.prefix}-entity.value": None})
+        values = {f"{cid}.{name}": value for cid, p in props.items() for name, value in p.items()}
+        values.update({f"{self.prefix}-from.value": first, f"{self.prefix}-to.value": last})
+        fired = 0
+        for key, spec in self.callbacks.items():
+            inputs = spec.get("inputs") or []
+            if "_pages" in key or spec.get("prevent_initial_call") or not inputs:
+                continue
+            if not all(i["id"] in props for i in inputs):
+                continue
+            call_values = dict(values)
+            for i in inputs:
+                if i["property"] == "getRowsRequest":  # a grid asks for its first block
+                    call_values[f"{i['id']}.getRowsRequest"] = {"startRow": 0, "endRow": 50, "sortModel": [],
+                                                               "filterModel": {}}
+            step = "grid" if any(i["property"] == "getRowsRequest" for i in inputs) else "content"
+            self.dash_post(step, key, call_values)
+            fired += 1
+        if not fired:
+            self.stats.record("content", 0.0, f"no callback of {self.path} found in /_dash-dependencies")
 
 
 def drive(base: str, users: list[tuple[str, str]], *, duration: float, stats: Stats, seed: int) -> float:

@@ -184,8 +184,7 @@ def marts_refresh() -> None:
     settings = load_settings()
     started = time.perf_counter()
     with load_transaction(settings.warehouse_url) as conn:
-        conn.execute(semantic.mart_state.delete())  # unbuilt: the refresh covers everything
-        semantic.refresh_marts(conn)
+        semantic.rebuild_all(conn)
     click.echo(f"marts rebuilt in {time.perf_counter() - started:.1f}s")
 
 

@@ -8,14 +8,14 @@ reports, its suppression rule. Pages, the CSV export route and ``dashboard repor
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from dashboard import access
+from dashboard import access, paging
 from dashboard import deidentified as di
 from dashboard.errors import AccessDenied, NotFound
 from dashboard.metrics import employer as em
@@ -24,6 +24,7 @@ from dashboard.metrics.filters import Filters
 from dashboard.metrics.kpis import KPIS, PRACTICE_KPIS
 from dashboard.report_cache import ReportCache, data_version
 from dashboard.warehouse import schema as s
+from dashboard.warehouse import semantic
 from dashboard.warehouse.engine import require_schema
 
 
@@ -132,7 +133,9 @@ def reports_for(scope: access.Scope) -> list[Report]:
 def known_ids(conn: Connection) -> tuple[set[str], set[str]]:
     practices = set(conn.execute(sa.select(s.practice.c.practice_id)).scalars())
     employers = set(conn.execute(sa.select(s.employer.c.employer_id)).scalars())
-    employers |= {e for e in conn.execute(sa.select(s.eligibility.c.group_id).distinct()).scalars() if e}
+    # employers without a reference row are known by their enrollment (the mart, not a scan of eligibility)
+    em_ = semantic.mart_employer_month
+    employers |= {e for e in conn.execute(sa.select(em_.c.employer_id).distinct()).scalars() if e}
     return practices, employers
 
 
@@ -142,8 +145,6 @@ def _data_as_of_visible(conn: Connection, scope: access.Scope):
     A load without scope rows (made before they existed) is for admins only: its tenants are unknown."""
     if scope.full_access:
         return None
-    if not sa.inspect(conn).has_table(s.data_load_scope.name):  # a warehouse not loaded since the upgrade
-        return False
     dl, dls = s.data_load, s.data_load_scope
     matches = [dls.c.kind == "all"]
     for kind, ids in (("practice", scope.practice_ids), ("employer", scope.employer_ids)):
@@ -192,6 +193,19 @@ class ReportResult:
     frame: pd.DataFrame
 
 
+def _resolve(conn: Connection, scope: access.Scope, *, start, end, practice, employer) -> Filters:
+    """The filters a scope gets for a request (run_report and report_page resolve alike): months parsed,
+    ids checked against the scope (and, for full access, against the ids that exist), the default end the
+    as-of month of the scope's own loads."""
+    require_schema(conn)
+    practices, employers = known_ids(conn) if scope.full_access else (None, None)
+    return access.resolve_filters(
+        scope, start=start, end=end, practice=practice, employer=employer,
+        known_practices=practices, known_employers=employers,
+        default_end=data_as_of(conn, scope=scope).replace(day=1),  # the scope's loads only
+    )
+
+
 def run_report(name: str, *, scope: access.Scope, engine: Engine, start: str | dt.date | None = None,
                end: str | dt.date | None = None, practice: Iterable[str] | str | None = None,
                employer: Iterable[str] | str | None = None, cache: ReportCache | None = None) -> ReportResult:
@@ -201,13 +215,7 @@ def run_report(name: str, *, scope: access.Scope, engine: Engine, start: str | d
     report = get_report(name)
     access.require_audience(scope, report.audience)
     with engine.connect() as conn:
-        require_schema(conn)
-        practices, employers = known_ids(conn) if scope.full_access else (None, None)
-        filters = access.resolve_filters(
-            scope, start=start, end=end, practice=practice, employer=employer,
-            known_practices=practices, known_employers=employers,
-            default_end=data_as_of(conn, scope=scope).replace(day=1),  # the scope's loads only
-        )
+        filters = _resolve(conn, scope, start=start, end=end, practice=practice, employer=employer)
         version = data_version(conn) if cache is not None else None
 
         def raw(metric: str, f: Filters) -> pd.DataFrame:
@@ -250,3 +258,53 @@ RAW_FRAMES: dict[str, Callable[[Connection, Filters], pd.DataFrame]] = {
     **{name: report.build for name, report in CATALOG.items()},
     "month-totals": em.month_totals,
 }
+
+
+# --- one page of a report (the grids' server-side row model) ------------------------------------------------
+
+# Claim-level reports page in the warehouse (ORDER BY/LIMIT/OFFSET + a count); with the columns that can be
+# sorted and filtered there (remark codes are looked up per page, so they cannot).
+PAGED_IN_SQL: dict[str, tuple[Callable[..., tuple[pd.DataFrame, int]], tuple[str, ...]]] = {
+    "denied-claims": (pm.denied_claims_page, pm.DENIED_CLAIMS_PAGED),
+    "remittances": (pm.remittances_page, pm.REMITTANCES_PAGED),
+}
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    report: Report
+    filters: Filters
+    frame: pd.DataFrame  # at most paging.MAX_ROWS rows, shaped like run_report's
+    row_count: int  # rows matching the column filters, over every page
+
+
+def sortable_columns(report: Report, *, deidentified: bool = False) -> tuple[str, ...]:
+    """The columns :func:`report_page` can sort and filter ``report`` on."""
+    if report.name in PAGED_IN_SQL:
+        return PAGED_IN_SQL[report.name][1]
+    return (*report.columns, *(("suppressed",) if deidentified and report.privacy is not None else ()))
+
+
+def report_page(name: str, *, scope: access.Scope, engine: Engine, start: str | dt.date | None = None,
+                end: str | dt.date | None = None, practice: Iterable[str] | str | None = None,
+                employer: Iterable[str] | str | None = None, sort: Sequence[paging.Sort] = (),
+                filters: Sequence[paging.ColumnFilter] = (), offset: int = 0, limit: int = paging.MAX_ROWS,
+                cache: ReportCache | None = None) -> ReportPage:
+    """Rows ``offset`` … ``offset + limit`` (at most paging.MAX_ROWS) of a report for a scope, sorted and
+    filtered on the server. Aggregate reports are paged from :func:`run_report`'s frame (the same scope
+    checks, cache and suppression: a de-identified viewer filters and sorts published cells only); the
+    claim-level reports run their page in SQL, after the same audience check and filter resolution."""
+    report = get_report(name)
+    if report.name not in PAGED_IN_SQL:
+        result = run_report(name, scope=scope, engine=engine, start=start, end=end, practice=practice,
+                            employer=employer, cache=cache)
+        frame, total = paging.frame_page(result.frame, sort=sort, filters=filters, offset=offset, limit=limit)
+        return ReportPage(report, result.filters, frame, total)
+    access.require_audience(scope, report.audience)
+    if scope.deidentified:  # as in run_report: claim rows have no protection, so never theirs
+        raise AccessDenied("this report is not available to de-identified viewers")
+    build, _ = PAGED_IN_SQL[report.name]
+    with engine.connect() as conn:
+        resolved = _resolve(conn, scope, start=start, end=end, practice=practice, employer=employer)
+        frame, total = build(conn, resolved, sort=sort, filters=filters, offset=offset, limit=limit)
+    return ReportPage(report, resolved, shape(report, frame), total)

@@ -1,13 +1,16 @@
-"""Every report the user may see, as a table with its CSV export."""
+"""Every report the user may see, as a table with its CSV export; rows are paged on the server."""
 
 from __future__ import annotations
 
-from dash import Input, Output, dcc, html
+from dash import Input, Output, State, dcc, html
 
-from dashboard.reports import reports_for, run_report
+from dashboard.reports import get_report, report_page, reports_for
 from dashboard.ui import components as ui
+from dashboard.ui import grids
 from dashboard.ui.context import page_context, report_cache, warehouse
 from dashboard.ui.registry import callback, page
+
+GRID = "grid-report"
 
 
 def layout(scope, **_):
@@ -25,6 +28,7 @@ def layout(scope, **_):
                                clearable=False)], className="mb-3", style={"maxWidth": "28rem"}),
         ui.filter_bar("reports", months=ctx.months, start=ctx.start, end=ctx.end, entity_label=label,
                       entity_options=entities, entity_value=None),
+        grids.refresh_store("reports"),
         dcc.Loading(html.Div(id="reports-content"), type="default", delay_show=300),
     ])
 
@@ -32,14 +36,31 @@ def layout(scope, **_):
 page(__name__, path="/reports", title="Reports", audience="any", layout=layout, order=40)
 
 
+def _ids(name: str, entity: str | None) -> dict:
+    """The entity dropdown names a practice or an employer, whichever the report is about."""
+    key = "practice" if get_report(name).audience == "practice" else "employer"
+    return {key: entity} if entity else {}
+
+
 @callback(Output("reports-content", "children"), Input("reports-name", "value"), Input("reports-from", "value"),
           Input("reports-to", "value"), Input("reports-entity", "value"), audience="any")
 def render(scope, name, start, end, entity):
-    from dashboard.reports import get_report
+    ids = _ids(name, entity)
+    # no rows (limit 0): run through report_page only for its access checks; the grid asks for its rows
+    checked = report_page(name, scope=scope, engine=warehouse(), start=start, end=end, limit=0,
+                          cache=report_cache(), **ids)
+    return grids.paged_grid(checked.report, grid_id=GRID, href=ui.export_href(name, start=start, end=end, **ids),
+                            deidentified=scope.deidentified)
 
-    report = get_report(name)
-    key = "practice" if report.audience == "practice" else "employer"
-    ids = {key: entity} if entity else {}
-    result = run_report(name, scope=scope, engine=warehouse(), start=start, end=end, cache=report_cache(), **ids)
-    return ui.report_grid(result.report, result.frame, grid_id="grid-report",
-                          href=ui.export_href(name, start=start, end=end, **ids), height=600)
+
+@callback(Output(GRID, "getRowsResponse"), Output(f"{GRID}-csv", "href"), Output(f"{GRID}-status", "children"),
+          Input(GRID, "getRowsRequest"), State("reports-name", "value"), State("reports-from", "value"),
+          State("reports-to", "value"), State("reports-entity", "value"), audience="any")
+def grid_rows(scope, request, name, start, end, entity):
+    ids = _ids(name, entity)
+    return grids.rows_response(scope, name, request, start=start, end=end, **ids,
+                               href=ui.export_href(name, start=start, end=end, **ids))
+
+
+# a new report or filters re-render the grid's columns; then its rows are fetched again
+grids.refresh_grids_on("reports", [GRID], Input("reports-content", "children"))

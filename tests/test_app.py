@@ -31,7 +31,7 @@ def test_data_paths_answer_401_without_session(client, path):
 
 
 def test_callback_without_session_is_401(client):
-    response = client.post("/_dash-update-component", json={"output": "practice-content.children"})
+    response = client.post("/_dash-update-component", json={"output": "practice-cards.children"})
     assert response.status_code == 401
 
 
@@ -161,7 +161,7 @@ def _dash_post(client, output, inputs):
 def test_callback_needs_csrf_header(client, auth):
     auth.login("practice")
     client.get("/practice")
-    response = client.post("/_dash-update-component", json={"output": "practice-content.children"})
+    response = client.post("/_dash-update-component", json={"output": "practice-cards.children"})
     assert response.status_code == 403
 
 
@@ -172,12 +172,12 @@ def test_callback_renders_in_scope_and_refuses_out_of_scope(client, auth):
     inputs = [{"id": "practice-from", "property": "value", "value": "2026-01"},
               {"id": "practice-to", "property": "value", "value": "2026-03"},
               {"id": "practice-entity", "property": "value", "value": "111111111"}]
-    ok = _dash_post(client, "practice-content.children", inputs)
+    ok = _dash_post(client, "practice-cards.children", inputs)
     assert ok.status_code == 200
     assert "Days in A" in ok.get_data(as_text=True)
     assert '"222222222"' not in ok.get_data(as_text=True)  # as an id, not digits of a float
     inputs[2]["value"] = "222222222"
-    refused = _dash_post(client, "practice-content.children", inputs)
+    refused = _dash_post(client, "practice-cards.children", inputs)
     assert refused.status_code == 204
     assert "222222222" not in refused.get_data(as_text=True)
 
@@ -191,7 +191,7 @@ def test_unknown_callback_output_is_refused(client, auth):
 def test_page_of_other_audience_shows_no_access(client, auth):
     auth.login("employer")
     client.get("/employer")
-    response = _dash_post(client, "practice-content.children", [
+    response = _dash_post(client, "practice-cards.children", [
         {"id": "practice-from", "property": "value", "value": "2026-01"},
         {"id": "practice-to", "property": "value", "value": "2026-03"},
         {"id": "practice-entity", "property": "value", "value": None}])

@@ -137,6 +137,8 @@ def attack_values(spec: dict, target: str) -> list[dict]:
         cid, prop = item["id"], item["property"]
         if prop in ("n_clicks", "n_intervals"):
             value = 1
+        elif prop == "getRowsRequest":  # a grid asking for its first block, as AG Grid does
+            value = {"startRow": 0, "endRow": 50, "sortModel": [], "filterModel": {}}
         elif prop == "search":
             value = f"?practice={target}&employer={target}"
         elif cid.endswith("-from"):
@@ -203,8 +205,10 @@ def not_a_code(totp: pyotp.TOTP) -> str:
 
 def test_callback_map_covers_every_page_callback(new_app):
     keys = " ".join(server_callbacks(new_app()))
-    for output in ("practice-content.children", "employer-content.children", "reports-content.children",
-                   "admin-feedback.children", "load-job.data", ROUTER):
+    for output in ("practice-cards.children", "practice-trend-box.children", "grid-remittances.getRowsResponse",
+                   "employer-cards.children", "employer-pmpm-box.children", "grid-enrollment.getRowsResponse",
+                   "reports-content.children", "grid-report.getRowsResponse", "admin-feedback.children",
+                   "load-job.data", ROUTER):
         assert output in keys
 
 
@@ -253,10 +257,14 @@ def test_the_same_callbacks_do_answer_in_scope(new_app, who, own, marker):
     app = new_app()
     client = logged_in(app, who)
     audience = "practice" if who.startswith("practice") else "employer"
-    key, spec = next((k, v) for k, v in server_callbacks(app).items() if k == f"{audience}-content.children")
-    response = dash_post(client, key, spec, attack_values(spec, own)[0])
-    assert response.status_code == 200
-    assert marker in response.get_data(as_text=True)
+    grid = "grid-practice-kpis" if audience == "practice" else "grid-employer-summary"
+    page = [(k, v) for k, v in server_callbacks(app).items() if k.startswith((f"{audience}-", f"..{grid}."))]
+    assert len(page) >= 2
+    for key, spec in page:
+        response = dash_post(client, key, spec, attack_values(spec, own)[0])
+        assert response.status_code == 200, key
+        if grid in key:
+            assert marker in response.get_data(as_text=True)
 
 
 def test_client_side_outputs_cannot_be_called_on_the_server(new_app):
@@ -547,7 +555,9 @@ def test_an_employer_user_never_receives_a_member_level_row(new_app):
         if report.audience != "employer":
             assert client.get(f"/export/{name}.csv").status_code == 403
     callbacks = server_callbacks(app)
-    for key in ("employer-content.children", "reports-content.children"):
+    page = [k for k in callbacks if k.startswith(("employer-", "reports-", "..grid-"))]
+    assert len(page) >= 8
+    for key in page:
         spec = callbacks[key]
         for values in attack_values(spec, E1):
             body = dash_post(client, key, spec, values).get_data(as_text=True)
@@ -606,7 +616,7 @@ def test_required_mfa_serves_nothing_but_enrolment_until_done(new_app):
     assert response.status_code == 302
     assert response.headers["Location"] == "/account/mfa"
     assert client.get("/export/enrollment.csv").status_code == 403
-    key, spec = next((k, v) for k, v in server_callbacks(app).items() if k == "employer-content.children")
+    key, spec = next((k, v) for k, v in server_callbacks(app).items() if k == "employer-cards.children")
     assert dash_post(client, key, spec, attack_values(spec, E1)[0]).status_code == 403
     page = client.get("/account/mfa").get_data(as_text=True)
     totp = pyotp.TOTP(re.search(r'id="mfa-secret">([A-Z2-7 ]+)<', page).group(1).replace(" ", ""))
@@ -692,7 +702,7 @@ def test_page_views_are_audited_with_scope_and_nothing_is_phi(new_app, caplog):
     router = next(k for k in callbacks if ROUTER in k)
     dash_post(client, router, callbacks[router], {"_pages_location.pathname": "/practice",
                                                   "_pages_location.search": ""})
-    key = "practice-content.children"
+    key = "practice-cards.children"
     data = dash_post(client, key, callbacks[key], attack_values(callbacks[key], P1)[0])
     assert data.status_code == 200
     client.get("/export/denials.csv?from=2025-10&to=2026-03")

@@ -43,6 +43,7 @@ class Kpi:
     scale: float = 1.0
     at_period_end: bool = False  # a balance at the end of the period, not a flow over it
     audience: str = "practice"
+    card: bool = True  # shown as a card on its page (in registry order)
 
     @property
     def decimals(self) -> int:
@@ -51,6 +52,15 @@ class Kpi:
     def compute(self, sums: pd.DataFrame) -> pd.Series:
         """The KPI for each row of ``sums`` (a month, a period, an 'all' row): Σ numerator ÷ Σ denominator."""
         return ratio(_column(sums, self.numerator) * self.scale, _column(sums, self.denominator))
+
+    def format(self, value: float | None) -> str:
+        if value is None or pd.isna(value):
+            return "—"
+        if self.unit == "rate":
+            return f"{value:.1%}"
+        if self.unit == "money":
+            return f"${value:,.2f}"
+        return f"{value:,.1f}"
 
     def status(self, value: float | None) -> str:
         """'good', 'warn', 'bad' against the benchmark bands; '' without bands or a value."""
@@ -89,7 +99,7 @@ PRACTICE_KPIS: tuple[Kpi, ...] = (
         higher_is_better=False, good=0.05, warn=0.10, benchmark="< 5% good, 5–10% typical"),
     Kpi("denial_rate_dollars", "Denial rate ($)", "charges_denied", "charges_adjudicated", "rate",
         "charges of claims denied on first adjudication ÷ charges first adjudicated", "HFMA",
-        higher_is_better=False, good=0.05, warn=0.10, benchmark="< 5% good, 5–10% typical"),
+        higher_is_better=False, good=0.05, warn=0.10, benchmark="< 5% good, 5–10% typical", card=False),
     Kpi("first_pass_resolution_rate", "First-pass resolution", "resolved_first_pass", "adjudicated", "rate",
         "claims accepted on first submission and not denied on first adjudication ÷ claims first adjudicated",
         "industry practice (kpi-reference)", higher_is_better=True, good=0.90, warn=0.85, benchmark="≥ 90%"),
@@ -97,9 +107,9 @@ PRACTICE_KPIS: tuple[Kpi, ...] = (
         "payments ÷ gross charges, same months", "MGMA", benchmark="depends on the fee schedule"),
     Kpi("average_days_to_payment", "Average days to payment", "days_to_payment_total", "claims_paid", "days",
         "mean of first 835 payment date (BPR16) − first 837 submission, over claims first paid in the month",
-        "kpi-reference"),
+        "kpi-reference", card=False),
     Kpi("verification_rate", "Insurance verification rate", "verified", "checks", "rate",
-        "270 checks answered active or inactive ÷ checks, by month of service", "HFMA MAP key"),
+        "270 checks answered active or inactive ÷ checks, by month of service", "HFMA MAP key", card=False),
 )
 
 EMPLOYER_KPIS: tuple[Kpi, ...] = (

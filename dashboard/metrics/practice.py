@@ -18,6 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from dashboard import paging
 from dashboard.metrics import definitions as d
 from dashboard.metrics._query import fetch, ratio
 from dashboard.metrics.filters import Filters, add_months, month_end
@@ -246,17 +247,23 @@ def denied_claims(conn: Connection, f: Filters) -> pd.DataFrame:
                     .where(m.within(rc.c.practice_id, f.practice_ids))
                     .order_by(rc.c.claim_payment_id, rc.c.line_number, rc.c.remark_seq),
                     ["claim_payment_id", "line_number", "code"])
+    return _with_remark_codes(out, remarks)
+
+
+def _with_remark_codes(out: pd.DataFrame, remarks: pd.DataFrame) -> pd.DataFrame:
+    """Denial rows with the remark codes (LQ, MOA/MIA) of their line; a claim-level remark (line 0)
+    explains every line of the claim."""
     by_line: dict[tuple[str, int], list[str]] = {}
     for r in remarks.itertuples(index=False):
         by_line.setdefault((r.claim_payment_id, int(r.line_number)), []).append(r.code)
 
     def codes(claim_payment_id: str, line_number: int) -> str:
-        # A claim-level remark (line 0) explains every line of the claim.
         found = by_line.get((claim_payment_id, line_number), [])
         if line_number != 0:
             found = found + by_line.get((claim_payment_id, 0), [])
         return ",".join(dict.fromkeys(found))
 
+    out = out.copy()
     out["line_number"] = out["line_number"].astype("int64")
     out["remark_codes"] = [codes(c, n) for c, n in zip(out["claim_payment_id"], out["line_number"], strict=True)]
     out["matched"] = out["matched"].astype(bool)
@@ -279,29 +286,12 @@ def payer_mix(conn: Connection, f: Filters) -> pd.DataFrame:
 
 def remittances(conn: Connection, f: Filters) -> pd.DataFrame:
     """835 payments (BPR/TRN) in the period: trace number, payer, payment date, method, amount and the
-    number of claims (CLP) in each; ``unmatched_claims`` counts CLPs whose CLP01 matches no claim."""
-    r, cp = s.remittance, s.claim_payment
-    claim = m.stg_practice_claim(f.practice_ids).subquery("claim")
-    per = (
-        sa.select(cp.c.remittance_id, sa.func.count().label("claims"),
-                  sa.func.sum(sa.case((claim.c.claim_id.is_(None), 1), else_=0)).label("unmatched"))
-        .select_from(cp)
-        .outerjoin(claim, sa.and_(claim.c.claim_id == cp.c.claim_id, claim.c.practice_id == cp.c.practice_id))
-        .where(m.within(cp.c.practice_id, f.practice_ids))
-        .group_by(cp.c.remittance_id)
-        .subquery("per")
-    )
-    q = (
-        sa.select(r.c.practice_id, r.c.trace_number, sa.func.coalesce(r.c.payer_name, r.c.payer_id),
-                  r.c.payment_date, r.c.method, r.c.amount, sa.func.coalesce(per.c.claims, 0),
-                  sa.func.coalesce(per.c.unmatched, 0))
-        .outerjoin(per, per.c.remittance_id == r.c.remittance_id)
-        .where(m.within(r.c.practice_id, f.practice_ids))
-        .where(_between(r.c.payment_date, f.start, f.end_date))
-        .order_by(r.c.practice_id, r.c.payment_date, r.c.trace_number)
-    )
-    return fetch(conn, q, ["practice_id", "trace_number", "payer", "payment_date", "method", "amount", "claims",
-                           "unmatched_claims"])
+    number of claims (CLP) in each; ``unmatched_claims`` counts CLPs whose CLP01 matches no claim.
+    Read from ``mart_remittance`` (one row per payment)."""
+    base = _remittances_base(f)
+    q = sa.select(*[base.c[c] for c in REMITTANCES_PAGED]).order_by(base.c.practice_id, base.c.payment_date,
+                                                                     base.c.trace_number)
+    return fetch(conn, q, list(REMITTANCES_PAGED))
 
 
 def eligibility_checks(conn: Connection, f: Filters) -> pd.DataFrame:
@@ -359,3 +349,85 @@ def practice_summary(conn: Connection, f: Filters) -> pd.DataFrame:
     if len(out) > 1:
         out.loc["all"] = out.sum()
     return with_kpis(out.reset_index(names="practice_id"), PRACTICE_KPIS)
+
+
+# --- claim-level reports, one page at a time (ORDER BY … LIMIT … OFFSET in the warehouse) -----------------
+# The pages grids show: the same rows as denied_claims / remittances above, sorted, filtered and cut in SQL
+# so that a 200k-claim practice never ships (or even fetches) every claim. tests/test_pages.py holds each page
+# to the full report.
+
+def _denied_claims_base(f: Filters) -> sa.Subquery:
+    adj = m.stg_adjustment(f.practice_ids).subquery("adj")
+    cp, sl = s.claim_payment, s.service_line_payment
+    claim = m.stg_practice_claim(f.practice_ids).subquery("claim")
+    return (
+        sa.select(adj.c.practice_id, adj.c.claim_id, adj.c.payer, adj.c.payment_date,
+                  cp.c.status_code.label("claim_status"), cp.c.charge_amount.label("claim_charge"),
+                  cp.c.paid_amount.label("claim_paid"), adj.c.line_number, sl.c.procedure_code, adj.c.group_code,
+                  adj.c.carc, adj.c.amount, claim.c.claim_id.is_not(None).label("matched"), adj.c.claim_payment_id)
+        .select_from(adj)
+        .join(cp, cp.c.claim_payment_id == adj.c.claim_payment_id)
+        .outerjoin(sl, sa.and_(sl.c.claim_payment_id == adj.c.claim_payment_id,
+                               sl.c.line_number == adj.c.line_number))
+        .outerjoin(claim, sa.and_(claim.c.claim_id == adj.c.claim_id, claim.c.practice_id == adj.c.practice_id))
+        .where(adj.c.category == "denial")
+        .where(_between(adj.c.payment_date, f.start, f.end_date))
+        .subquery("denied")
+    )
+
+
+DENIED_CLAIMS_PAGED = ("practice_id", "claim_id", "payer", "payment_date", "claim_status", "claim_charge",
+                       "claim_paid", "line_number", "procedure_code", "group_code", "carc", "amount", "matched")
+
+
+def _page(conn: Connection, base: sa.Subquery, names: Sequence[str], default_order: Sequence[str],
+          sort: Sequence[paging.Sort], filters: Sequence[paging.ColumnFilter], offset: int, limit: int,
+          hidden: Sequence[str] = ()) -> tuple[pd.DataFrame, int]:
+    columns = {name: base.c[name] for name in names}
+    where = paging.sql_where(columns, filters)
+    offset, limit = paging.clamp(offset, limit)
+    total = conn.execute(sa.select(sa.func.count()).select_from(base).where(*where)).scalar_one()
+    # The default order first, then every other column: ties are then only between identical rows.
+    ties = [*default_order, *[n for n in [*names, *hidden] if n not in default_order]]
+    order = paging.sql_order(columns, sort, [base.c[n].asc().nulls_last() for n in ties])
+    q = sa.select(*[base.c[n] for n in [*names, *hidden]]).where(*where).order_by(*order).offset(offset).limit(limit)
+    return fetch(conn, q, [*names, *hidden]), int(total)
+
+
+def denied_claims_page(conn: Connection, f: Filters, *, sort: Sequence[paging.Sort] = (),
+                       filters: Sequence[paging.ColumnFilter] = (), offset: int = 0,
+                       limit: int = paging.MAX_ROWS) -> tuple[pd.DataFrame, int]:
+    """One page of :func:`denied_claims` (same rows and columns) and the number of matching rows. Sorting and
+    filtering work on every column but ``remark_codes``, which is looked up for the page's rows only."""
+    base = _denied_claims_base(f)
+    out, total = _page(conn, base, DENIED_CLAIMS_PAGED,
+                       ["practice_id", "payment_date", "claim_id", "claim_payment_id", "line_number", "group_code",
+                        "carc"], sort, filters, offset, limit, hidden=("claim_payment_id",))
+    rc = s.remark_code
+    ids = sorted(set(out["claim_payment_id"]))
+    remarks = fetch(conn, sa.select(rc.c.claim_payment_id, rc.c.line_number, rc.c.code)
+                    .where(rc.c.claim_payment_id.in_(ids or [""]), m.within(rc.c.practice_id, f.practice_ids))
+                    .order_by(rc.c.claim_payment_id, rc.c.line_number, rc.c.remark_seq),
+                    ["claim_payment_id", "line_number", "code"])
+    return _with_remark_codes(out, remarks), total
+
+
+def _remittances_base(f: Filters) -> sa.Subquery:
+    rm = sem.source(sem.mart_remittance)
+    return (sa.select(rm.c.practice_id, rm.c.trace_number, rm.c.payer, rm.c.payment_date, rm.c.method, rm.c.amount,
+                      rm.c.claims, rm.c.unmatched_claims, rm.c.remittance_id)
+            .where(m.within(rm.c.practice_id, f.practice_ids), _between(rm.c.payment_date, f.start, f.end_date))
+            .subquery("remits"))
+
+
+REMITTANCES_PAGED = ("practice_id", "trace_number", "payer", "payment_date", "method", "amount", "claims",
+                     "unmatched_claims")
+
+
+def remittances_page(conn: Connection, f: Filters, *, sort: Sequence[paging.Sort] = (),
+                     filters: Sequence[paging.ColumnFilter] = (), offset: int = 0,
+                     limit: int = paging.MAX_ROWS) -> tuple[pd.DataFrame, int]:
+    """One page of :func:`remittances` (same rows and columns) and the number of matching rows."""
+    out, total = _page(conn, _remittances_base(f), REMITTANCES_PAGED, ["practice_id", "payment_date", "trace_number"],
+                       sort, filters, offset, limit, hidden=("remittance_id",))
+    return out.drop(columns="remittance_id"), total

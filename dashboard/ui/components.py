@@ -1,4 +1,4 @@
-"""Reusable pieces of the pages: KPI card, filter bar, report grid with CSV link, charts."""
+"""Reusable pieces of the pages: KPI card, filter bar, charts (report grids: dashboard.ui.grids)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ import math
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
-import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
-import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from dashboard.reports import Report
+from dashboard.metrics.kpis import Kpi
 
 SUPPRESSED = "suppressed"  # a small cell, or a total that would reveal one
 
@@ -50,48 +48,21 @@ def kpi_card(title: str, value: str, *, note: str | None = None, status: str | N
     )
 
 
+def kpi_tile(kpi: Kpi, value: float | None) -> dbc.Card:
+    """A card for a registry KPI: its label, value, benchmark band colour, and its formula and source
+    behind an info mark (a native tooltip: readable with a mouse, a keyboard focus or a screen reader)."""
+    info = html.Span("i", title=f"{kpi.formula}. Source: {kpi.source}.", tabIndex="0",
+                     className="kpi-info", **{"aria-label": f"How {kpi.label} is computed"})
+    card = kpi_card(kpi.label, kpi.format(value), note=f"benchmark {kpi.benchmark}" if kpi.benchmark else None,
+                    status=kpi.status(value))
+    card.children.children[0].children = [kpi.label, info]
+    return card
+
+
 def export_href(report: str, *, start: str | None, end: str | None, practice: str | None = None,
                 employer: str | None = None) -> str:
     params = {k: v for k, v in (("from", start), ("to", end), ("practice", practice), ("employer", employer)) if v}
     return f"/export/{report}.csv" + (f"?{urlencode(params)}" if params else "")
-
-
-def _column_def(report: Report, name: str) -> dict:
-    col: dict = {"field": name, "headerName": name.replace("_", " "), "filter": True, "sortable": True,
-                 "resizable": True}
-    if name in report.money:
-        col["valueFormatter"] = {"function": "params.value == null ? '' : d3.format('$,.2f')(params.value)"}
-        col["type"] = "rightAligned"
-    elif name in report.rates:
-        col["valueFormatter"] = {"function": "params.value == null ? '' : d3.format('.1%')(params.value)"}
-        col["type"] = "rightAligned"
-    return col
-
-
-SHORT_TABLE_ROWS = 10
-
-
-def report_grid(report: Report, frame: pd.DataFrame, *, grid_id: str, href: str, height: int = 380) -> html.Div:
-    """The report as an AG Grid with a CSV download link for exactly the same filters."""
-    columns = [c for c in frame.columns]
-    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    options: dict = {"pagination": True, "paginationPageSize": 20}
-    style: dict = {"height": f"{height}px"}
-    if len(records) <= SHORT_TABLE_ROWS:  # a short table takes its own height instead of a scrolling box
-        options, style = {"domLayout": "autoHeight"}, {}
-    return html.Div([
-        html.Div([
-            html.H5(report.title, className="mb-0"),
-            html.A("Download CSV", href=href, className="btn btn-sm btn-outline-primary", id=f"{grid_id}-csv",
-                   target="_blank", rel="noopener"),
-        ], className="d-flex justify-content-between align-items-center mb-2"),
-        html.Div(report.description, className="small text-muted mb-2"),
-        dag.AgGrid(
-            id=grid_id, rowData=records, columnDefs=[_column_def(report, c) for c in columns],
-            defaultColDef={"minWidth": 110, "flex": 1}, dashGridOptions=options,
-            style=style, className="ag-theme-alpine",
-        ),
-    ], className="mb-4")
 
 
 def month_options(months: Sequence[str]) -> list[dict]:

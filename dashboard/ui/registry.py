@@ -47,6 +47,8 @@ class CallbackSpec:
 
 PAGES: dict[str, PageSpec] = {}
 CALLBACKS: dict[str, CallbackSpec] = {}
+# Client-side callbacks (browser-only, e.g. telling a grid to fetch again): no server function, no data.
+CLIENTSIDE: dict[str, tuple[str, tuple, dict]] = {}
 ROUTER_PREFIX = "_pages"  # ids of Dash's own page router callback
 
 
@@ -99,6 +101,13 @@ def callback(*args, audience: str, **kwargs) -> Callable:
     return decorate
 
 
+def clientside(code: str, *args, **kwargs) -> None:
+    """Declare a client-side callback (JavaScript ``code``). It runs in the browser only: the request gate
+    refuses its output on the server like any client-side output, and it may not read or return data."""
+    outputs = [a for a in args if isinstance(a, dash.Output)]
+    CLIENTSIDE[" ".join(str(o) for o in outputs)] = (code, args, kwargs)
+
+
 def _single_output(spec: CallbackSpec) -> bool:
     outputs = [a for a in spec.args if isinstance(a, dash.Output)]
     return len(outputs) == 1 and not isinstance(spec.kwargs.get("output"), list)
@@ -127,13 +136,18 @@ def _guard(spec: CallbackSpec) -> Callable:
 def register_callbacks(app: dash.Dash) -> None:
     for spec in CALLBACKS.values():
         app.callback(*spec.args, **spec.kwargs)(_guard(spec))
+    for code, args, kwargs in CLIENTSIDE.values():
+        app.clientside_callback(code, *args, **kwargs)
 
 
 def is_registered_output(app: dash.Dash, output: str) -> bool:
-    """True when ``output`` names a callback declared through :func:`callback`, or Dash's router."""
+    """True when ``output`` names a callback declared through :func:`callback` or :func:`clientside`, or
+    Dash's router."""
     if output not in app.callback_map:
         return False
     if output.lstrip(".").startswith(ROUTER_PREFIX):
+        return True
+    if "callback" not in app.callback_map[output] and output in CLIENTSIDE:
         return True
     func = app.callback_map[output].get("callback")
     while func is not None:

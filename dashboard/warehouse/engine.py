@@ -8,6 +8,7 @@ half-written one. PostgreSQL and other servers use an ordinary pooled engine.
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime as dt
 import io
 from pathlib import Path
@@ -78,11 +79,23 @@ def has_schema(bind: Engine | sa.Connection) -> bool:
 def require_schema(bind: Engine | sa.Connection) -> None:
     """Raise WarehouseMissing when there are no tables, or the marts the pages read were never built (a
     warehouse made by an older version); pass an open connection to save opening another."""
+    from dashboard.warehouse.semantic import MARTS_VERSION
+
+    # One cheap query on the hot path (every report); the catalogue is asked only when it fails.
+    try:
+        with bind.connect() if isinstance(bind, Engine) else contextlib.nullcontext(bind) as conn:
+            version = conn.execute(sa.text("SELECT max(version) FROM mart_state LEFT JOIN data_load_scope ON false"
+                                           )).scalar()
+        if version == MARTS_VERSION:
+            return
+        raise WarehouseMissing("the warehouse's marts were built by another version: run `dashboard marts refresh`")
+    except sa.exc.DBAPIError:
+        if isinstance(bind, sa.Connection) and bind.in_transaction():
+            bind.rollback()  # PostgreSQL: the failed statement aborted the transaction
     inspector = sa.inspect(bind)
     if not inspector.has_table("medical_claim"):
         raise WarehouseMissing("the warehouse has no tables yet: run `dashboard demo` or `dashboard load`")
-    if not inspector.has_table("mart_state"):
-        raise WarehouseMissing("the warehouse's marts are not built yet: run `dashboard marts refresh`")
+    raise WarehouseMissing("the warehouse's marts are not built yet: run `dashboard marts refresh`")
 
 
 def calendar_rows(first_year: int = schema.CALENDAR_FIRST_YEAR,
@@ -101,14 +114,30 @@ def calendar_rows(first_year: int = schema.CALENDAR_FIRST_YEAR,
     return rows
 
 
+def ensure_indexes(conn: Connection) -> None:
+    """PostgreSQL: add any index a newer version defines to a warehouse made by an older one (create_all
+    only indexes the tables it creates)."""
+    if conn.dialect.name != "postgresql":
+        return
+    for table in schema.metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+
+
 def create_schema(engine: Engine) -> None:
     """Create every warehouse table that is missing (marts included), and fill the calendar. Idempotent."""
-    from dashboard.warehouse import semantic  # noqa: F401  (registers the mart tables)
+    from dashboard.warehouse import semantic  # registers the mart tables
 
     schema.metadata.create_all(engine)
     with engine.begin() as conn:
+        ensure_indexes(conn)
         if conn.execute(sa.select(sa.func.count()).select_from(schema.calendar_month)).scalar_one() == 0:
             conn.execute(schema.calendar_month.insert(), calendar_rows())
+        state = semantic.mart_state
+        no_claims = conn.execute(sa.select(schema.medical_claim.c.claim_id).limit(1)).first() is None
+        if no_claims and conn.execute(sa.select(sa.func.count()).select_from(state)).scalar_one() == 0:
+            # a new, empty warehouse: its (empty) marts are up to date; an old one with facts is not
+            conn.execute(state.insert().values(horizon=None, version=semantic.MARTS_VERSION))
 
 
 def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> int:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -455,3 +456,24 @@ calendar_month = Table(
 
 CALENDAR_FIRST_YEAR = 2000
 CALENDAR_LAST_YEAR = 2045
+
+
+# Indexes for PostgreSQL, where a load refreshes one practice's or employer's marts (a slice of the
+# facts, found by these) and the claim-level worklists page through one practice's rows. DuckDB scans
+# columns fast enough and an ART index costs it memory at build time, so these are PostgreSQL only.
+FACT_INDEXES = tuple(
+    Index(f"ix_{table.name}_{'_'.join(columns)}", *(table.c[c] for c in columns)).ddl_if(dialect="postgresql")
+    for table, columns in (
+        (medical_claim, ("billing_tin", "claim_id")), (medical_claim, ("person_id",)),
+        (pharmacy_claim, ("person_id",)),
+        (eligibility, ("group_id",)), (eligibility, ("person_id",)),
+        (claim_status_event, ("practice_id", "claim_id")),
+        (remittance, ("practice_id", "payment_date")),
+        (claim_payment, ("practice_id", "claim_id")), (claim_payment, ("remittance_id",)),
+        (claim_adjustment, ("practice_id",)), (claim_adjustment, ("claim_payment_id",)),
+        (service_line_payment, ("claim_payment_id",)), (remark_code, ("claim_payment_id",)),
+        (patient_payment, ("practice_id", "claim_id")), (claim_write_off, ("practice_id", "claim_id")),
+        (eligibility_check, ("practice_id",)),
+        (member_coverage_tier, ("person_id",)),
+    )
+)

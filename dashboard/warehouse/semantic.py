@@ -112,6 +112,14 @@ mart_payer_month = Table(
 )
 sa.Index("ix_mart_payer_month", mart_payer_month.c.practice_id, mart_payer_month.c.month)
 
+mart_remittance = Table(
+    "mart_remittance", metadata,
+    Column("practice_id", String, nullable=False), Column("remittance_id", String, nullable=False),
+    Column("trace_number", String), Column("payer", String), Column("payment_date", Date, nullable=False),
+    Column("method", String), Column("amount", Money), _count("claims"), _count("unmatched_claims"),
+)
+sa.Index("ix_mart_remittance", mart_remittance.c.practice_id, mart_remittance.c.payment_date)
+
 mart_enrollment_month = Table(
     "mart_enrollment_month", metadata,
     Column("employer_id", String, nullable=False), Column("month", Date, nullable=False),
@@ -144,6 +152,7 @@ mart_member_month = Table(
     "mart_member_month", metadata,
     Column("employer_id", String, nullable=False), Column("person_id", String, nullable=False),
     Column("month", Date, nullable=False), Column("in_enrollment", Integer, nullable=False),
+    Column("service_category", String, nullable=False),
     _money("paid"), _money("allowed"), _count("claims"),
     *[_count(flag) for flag in UTILIZATION_FLAGS.values()],
 )
@@ -157,8 +166,10 @@ mart_utilization_month = Table(
 )
 
 
-# The horizon the marts were last built to: months a later load adds are added for every tenant.
-mart_state = Table("mart_state", metadata, Column("horizon", Date))
+# The horizon the marts were last built to (months a later load adds are added for every tenant), and the
+# version of their definitions: marts built by another version are refused until `dashboard marts refresh`.
+MARTS_VERSION = 3
+mart_state = Table("mart_state", metadata, Column("horizon", Date), Column("version", Integer))
 
 
 # --- reading: the tables, or the same selects computed from the facts ---------------------------------
@@ -386,6 +397,27 @@ def _payer_month(ids: Ids, *, window: Window) -> Select:
             .group_by(claim.c.practice_id, month, claim.c.payer))
 
 
+def _remittance(ids: Ids, *, window: Window) -> Select:
+    """Grain: one 835 payment (BPR/TRN): trace number, payer, date, method, amount, its claim payments (CLP)
+    and how many of them name no claim of the practice (CLP01 unmatched)."""
+    r, cp = s.remittance, s.claim_payment
+    claim = m.stg_practice_claim(ids).subquery("claim")
+    per = (sa.select(cp.c.remittance_id, sa.func.count().label("claims"),
+                     sa.func.sum(sa.case((claim.c.claim_id.is_(None), 1), else_=0)).label("unmatched"))
+           .select_from(cp)
+           .outerjoin(claim, sa.and_(claim.c.claim_id == cp.c.claim_id, claim.c.practice_id == cp.c.practice_id))
+           .where(m.within(cp.c.practice_id, ids))
+           .group_by(cp.c.remittance_id)
+           .subquery("per"))
+    zero = sa.literal(0)
+    return (sa.select(r.c.practice_id, r.c.remittance_id, r.c.trace_number,
+                      sa.func.coalesce(r.c.payer_name, r.c.payer_id).label("payer"), r.c.payment_date, r.c.method,
+                      r.c.amount, sa.func.coalesce(per.c.claims, zero).label("claims"),
+                      sa.func.coalesce(per.c.unmatched, zero).label("unmatched_claims"))
+            .outerjoin(per, per.c.remittance_id == r.c.remittance_id)
+            .where(m.within(r.c.practice_id, ids)))
+
+
 def _enrollment_month(ids: Ids, *, window: Window) -> Select:
     """Grain: employer × month × plan × tier; members and subscribers enrolled, adds and terms."""
     mm = m.int_member_month(ids).subquery("mm")
@@ -413,12 +445,12 @@ def _employer_month(ids: Ids, *, window: Window) -> Select:
                         .label("subscriber_months"))
               .where(window.bound(mm.c.month))
               .group_by(mm.c.employer_id, mm.c.month).subquery("months"))
-    mc = m.int_member_claim(ids).subquery("mc")
-    money = (sa.select(mc.c.employer_id, mc.c.claim_month.label("month"), sa.func.sum(mc.c.paid_amount).label("paid"),
-                       sa.func.sum(mc.c.allowed_amount).label("allowed"),
-                       sa.func.count(sa.distinct(mc.c.person_id)).label("members_with_claims"))
-             .where(mc.c.in_enrollment == 1)
-             .group_by(mc.c.employer_id, mc.c.claim_month).subquery("money"))
+    mmo = source(mart_member_month)
+    money = (sa.select(mmo.c.employer_id, mmo.c.month, sa.func.sum(mmo.c.paid).label("paid"),
+                       sa.func.sum(mmo.c.allowed).label("allowed"),
+                       sa.func.count(sa.distinct(mmo.c.person_id)).label("members_with_claims"))
+             .where(mmo.c.in_enrollment == 1, m.within(mmo.c.employer_id, ids))
+             .group_by(mmo.c.employer_id, mmo.c.month).subquery("money"))
     zero = sa.literal(0)
     # a claim in an enrolled month always has its member month, so the member months carry every row
     return (sa.select(months.c.employer_id, months.c.month, months.c.member_months, months.c.subscriber_months,
@@ -431,26 +463,28 @@ def _employer_month(ids: Ids, *, window: Window) -> Select:
 
 def _spend_month(ids: Ids, *, window: Window) -> Select:
     """Grain: employer × claim month × service category, claims in enrolled months; paid, allowed, claims
-    and the people with them."""
-    mc = m.int_member_claim(ids).subquery("mc")
-    return (sa.select(mc.c.employer_id, mc.c.claim_month.label("month"), mc.c.service_category,
-                      sa.func.sum(mc.c.paid_amount).label("paid"), sa.func.sum(mc.c.allowed_amount).label("allowed"),
-                      sa.func.count().label("claims"),
-                      sa.func.count(sa.distinct(mc.c.person_id)).label("members_with_claims"))
-            .where(mc.c.in_enrollment == 1)
-            .group_by(mc.c.employer_id, mc.c.claim_month, mc.c.service_category))
+    and the people with them (summed from mart_member_month: the claims are read once)."""
+    mmo = source(mart_member_month)
+    return (sa.select(mmo.c.employer_id, mmo.c.month, mmo.c.service_category,
+                      sa.func.sum(mmo.c.paid).label("paid"), sa.func.sum(mmo.c.allowed).label("allowed"),
+                      sa.func.sum(mmo.c.claims).label("claims"),
+                      sa.func.count(sa.distinct(mmo.c.person_id)).label("members_with_claims"))
+            .where(mmo.c.in_enrollment == 1, m.within(mmo.c.employer_id, ids))
+            .group_by(mmo.c.employer_id, mmo.c.month, mmo.c.service_category))
 
 
 def _member_month(ids: Ids, *, window: Window) -> Select:
-    """Grain: employer × person × claim month × in enrollment (1/0); paid, allowed, claims and utilization
-    events: the people behind every distinct count over a period (high-cost claimants, spend outside
-    enrollment). Person ids never leave the warehouse: reports read aggregates of this table."""
+    """Grain: employer × person × claim month × in enrollment (1/0) × service category; paid, allowed,
+    claims and utilization events: the people behind every distinct count (members with claims,
+    high-cost claimants, spend outside enrollment), and the one read of the claims every employer mart
+    is summed from. Person ids never leave the warehouse: reports read aggregates of this table."""
     mc = m.int_member_claim(ids).subquery("mc")
     return (sa.select(mc.c.employer_id, mc.c.person_id, mc.c.claim_month.label("month"), mc.c.in_enrollment,
+                      mc.c.service_category,
                       sa.func.sum(mc.c.paid_amount).label("paid"), sa.func.sum(mc.c.allowed_amount).label("allowed"),
                       sa.func.count().label("claims"),
                       *[sa.func.sum(mc.c[f"is_{flag}"]).label(flag) for flag in UTILIZATION_FLAGS.values()])
-            .group_by(mc.c.employer_id, mc.c.person_id, mc.c.claim_month, mc.c.in_enrollment))
+            .group_by(mc.c.employer_id, mc.c.person_id, mc.c.claim_month, mc.c.in_enrollment, mc.c.service_category))
 
 
 def _utilization_month(ids: Ids, *, window: Window) -> Select:
@@ -458,7 +492,8 @@ def _utilization_month(ids: Ids, *, window: Window) -> Select:
     mmo = source(mart_member_month)
     parts = [sa.select(mmo.c.employer_id, mmo.c.month, sa.literal(measure).label("measure"),
                        sa.func.sum(mmo.c[flag]).label("events"),
-                       sa.func.sum(sa.case((mmo.c[flag] > 0, 1), else_=0)).label("members_with_events"))
+                       sa.func.count(sa.distinct(sa.case((mmo.c[flag] > 0, mmo.c.person_id))))
+                       .label("members_with_events"))
              .where(mmo.c.in_enrollment == 1, m.within(mmo.c.employer_id, ids))
              .group_by(mmo.c.employer_id, mmo.c.month)
              for measure, flag in UTILIZATION_FLAGS.items()]
@@ -498,8 +533,9 @@ class Mart:
 MARTS: dict[str, Mart] = {mart.table.name: mart for mart in (
     Mart(mart_payer_month, "practice", _payer_month),
     Mart(mart_adjustment_month, "practice", _adjustment_month),
-    Mart(mart_spend_month, "employer", _spend_month),
+    Mart(mart_remittance, "practice", _remittance),
     Mart(mart_member_month, "employer", _member_month),
+    Mart(mart_spend_month, "employer", _spend_month),
     Mart(mart_ar_interval, "practice", _ar_interval),
     Mart(mart_ar_month, "practice", _ar_month, extend=_ar_month),
     Mart(mart_practice_month, "practice", _practice_month, extend=_practice_month_ar_only),
@@ -537,8 +573,17 @@ def refresh_marts(conn: Connection, *, practices: Ids = None, employers: Ids = N
             if mart.extend is not None and ids is not None:
                 _insert(conn, mart, None, Window(horizon=new, after=old), skip=ids, build=mart.extend)
     conn.execute(state.delete())
-    conn.execute(state.insert().values(horizon=new))
+    conn.execute(state.insert().values(horizon=new, version=MARTS_VERSION))
     analyze(conn, [mart.table for mart in MARTS.values()])
+
+
+def rebuild_all(conn: Connection) -> None:
+    """Drop and rebuild every mart (their definitions may have changed since they were built)."""
+    for table in (*[mart.table for mart in reversed(MARTS.values())], mart_state):
+        table.drop(conn, checkfirst=True)
+    for table in (mart_state, *[mart.table for mart in MARTS.values()]):
+        table.create(conn)
+    refresh_marts(conn)
 
 
 def _current_horizon(conn: Connection) -> dt.date | None:
@@ -554,7 +599,9 @@ def _replace(conn: Connection, mart: Mart, ids: Ids, window: Window) -> None:
 def _insert(conn: Connection, mart: Mart, ids: Ids, window: Window, *, skip: Sequence[str] = (),
             build: Callable[..., Select] | None = None) -> None:
     rows = (build or mart.build)(ids, window=window).subquery("rows")
-    query = sa.select(*rows.c)
+    # written in tenant and month order: DuckDB's zone maps then skip the row groups of other tenants
+    order = [rows.c[c] for c in (f"{mart.tenant}_id", "month", "payment_date") if c in rows.c]
+    query = sa.select(*rows.c).order_by(*order)
     if skip:
         query = query.where(rows.c[f"{mart.tenant}_id"].not_in(list(skip)))
     conn.execute(mart.table.insert().from_select([c.name for c in rows.c], query))

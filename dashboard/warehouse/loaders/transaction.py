@@ -24,11 +24,14 @@ from sqlalchemy.engine import Connection
 
 from dashboard.files import DUCKDB_COMPANIONS, make_private, open_private, private_dir, private_umask
 from dashboard.warehouse import schema, semantic
-from dashboard.warehouse.engine import calendar_rows, duckdb_path, writer_engine
+from dashboard.warehouse.engine import calendar_rows, duckdb_path, ensure_indexes, writer_engine
+
+LOAD_MEMORY_LIMIT = "2GB"
 
 
 def _ensure_schema(conn: Connection) -> None:
     schema.metadata.create_all(conn)
+    ensure_indexes(conn)
     if conn.execute(sa.select(sa.func.count()).select_from(schema.calendar_month)).scalar_one() == 0:
         conn.execute(schema.calendar_month.insert(), calendar_rows())
 
@@ -67,9 +70,15 @@ def load_transaction(url: str) -> Iterator[Connection]:
             # copyfile, not copy2: the copy must not inherit an old, too open mode of the original.
             with open_private(work, mode="wb") as target, open(path, "rb") as source:
                 shutil.copyfileobj(source, target, 1 << 20)
+        spill = work.with_name(work.name + ".tmp")
         engine = writer_engine(f"duckdb:///{work}")
         try:
             with engine.begin() as conn:
+                # DuckDB would take 80% of the RAM for a mart refresh of a 10M-claim warehouse (12 GB seen);
+                # capped, it spills to a private directory beside the copy instead.
+                raw = conn.connection.driver_connection
+                raw.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
+                raw.execute(f"SET temp_directory = '{spill}'")
                 _ensure_schema(conn)
                 yield conn
                 _refresh_touched(conn)
@@ -80,6 +89,8 @@ def load_transaction(url: str) -> Iterator[Connection]:
             engine.dispose()
             _discard(work)
             raise
+        finally:
+            shutil.rmtree(spill, ignore_errors=True)
 
 
 def touch(conn: Connection, *, practices=(), employers=()) -> None:

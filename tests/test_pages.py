@@ -1,0 +1,332 @@
+"""The pages paint in pieces: cards, charts and grids answer on their own, grids one page of rows at a time,
+sorted and filtered on the server (claim-level reports in SQL), suppressed for employer users, and a page's
+first response stays small."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from dashboard import access, paging
+from dashboard.errors import AccessDenied, BadInput
+from dashboard.reports import report_page, run_report
+from dashboard.ui import registry
+from dashboard.warehouse.engine import create_schema, writer_engine
+from tests.conftest import module_warehouse
+from tests.fixtures import load_employer_fixture, load_practice_fixture
+from tests.test_security import dash_post, logged_in, server_callbacks
+
+P1, E1 = "111111111", "GRP1"
+ADMIN = access.scope_for(role="admin")
+FIRST_BLOCK = {"startRow": 0, "endRow": 50, "sortModel": [], "filterModel": {}}
+FIRST_RESPONSE_LIMIT = 150_000
+
+
+def _key(spec: registry.CallbackSpec) -> str:
+    outputs = [str(a) for a in spec.args if type(a).__name__ == "Output"]
+    return outputs[0] if len(outputs) == 1 else ".." + "...".join(outputs) + ".."
+
+
+def page_callbacks(module: str) -> list[str]:
+    return [_key(spec) for spec in registry.CALLBACKS.values() if spec.func.__module__ == module]
+
+
+def values_for(prefix: str, entity: str | None, request: dict | None = None, **extra) -> dict:
+    values = {f"{prefix}-from.value": "2026-01", f"{prefix}-to.value": "2026-03", f"{prefix}-entity.value": entity,
+              **extra}
+    for spec in registry.CALLBACKS.values():
+        for item in spec.args:
+            if type(item).__name__ == "Input" and item.component_property == "getRowsRequest":
+                values[f"{item.component_id}.getRowsRequest"] = request or FIRST_BLOCK
+    return values
+
+
+def call(client, app, key: str, values: dict):
+    spec = server_callbacks(app)[key]
+    return dash_post(client, key, spec, values)
+
+
+def grid_key(grid_id: str) -> str:
+    return f"..{grid_id}.getRowsResponse...{grid_id}-csv.href...{grid_id}-status.children.."
+
+
+def grid_rows(client, app, grid_id: str, values: dict) -> dict:
+    response = call(client, app, grid_key(grid_id), values)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    return response.get_json()["response"]
+
+
+# --- every piece answers for its role, and only for it ------------------------------------------------------
+
+@pytest.mark.parametrize(("module", "prefix", "who", "own", "other"), [
+    ("pages.practice", "practice", "practice", P1, "employer"),
+    ("pages.employer", "employer", "employer", E1, "practice"),
+])
+def test_each_page_callback_answers_its_role_only(app, module, prefix, who, own, other):
+    keys = page_callbacks(module)
+    assert len(keys) >= 7  # cards, chart(s) and one callback per grid
+    mine, theirs = logged_in(app, who), logged_in(app, other)
+    for key in keys:
+        response = call(mine, app, key, values_for(prefix, own))
+        assert response.status_code == 200, (key, response.get_data(as_text=True)[:300])
+        assert call(theirs, app, key, values_for(prefix, None)).status_code == 204, key
+
+
+def test_cards_answer_with_the_period_kpis(app):
+    client = logged_in(app, "practice")
+    body = call(client, app, "practice-cards.children", values_for("practice", P1)).get_data(as_text=True)
+    assert "Days in A" in body
+    assert "at end of 2026-03" in body
+    employer = logged_in(app, "employer")
+    body = call(employer, app, "employer-cards.children", values_for("employer", E1)).get_data(as_text=True)
+    assert "Members over $50k" in body
+    assert "paid in 2026" in body
+
+
+# --- grids: one page, the right count, sorted and filtered on the server -------------------------------------
+
+def test_a_grid_request_returns_at_most_one_page_with_the_full_count(app):
+    client = logged_in(app, "admin")
+    request = {"startRow": 0, "endRow": 100_000, "sortModel": [], "filterModel": {}}
+    out = grid_rows(client, app, "grid-practice-kpis", values_for("practice", None, request))
+    full = run_report("practice-kpis", scope=ADMIN, engine=app.extensions["dashboard"].warehouse(),
+                      start="2026-01", end="2026-03").frame
+    rows = out["grid-practice-kpis"]["getRowsResponse"]
+    assert rows["rowCount"] == len(full)
+    assert len(rows["rowData"]) <= paging.MAX_ROWS
+    assert out["grid-practice-kpis-csv"]["href"] == "/export/practice-kpis.csv?from=2026-01&to=2026-03"
+    second = {"startRow": 1, "endRow": 2, "sortModel": [], "filterModel": {}}
+    rows = grid_rows(client, app, "grid-practice-kpis", values_for("practice", None, second))
+    assert rows["grid-practice-kpis"]["getRowsResponse"]["rowData"] == \
+        full.iloc[1:2].astype(object).where(full.iloc[1:2].notna(), None).to_dict("records")
+
+
+def test_grid_sorts_and_filters_on_the_server(app):
+    client = logged_in(app, "admin")
+    request = {"startRow": 0, "endRow": 50, "sortModel": [{"colId": "charges", "sort": "desc"}],
+               "filterModel": {"month": {"filterType": "text", "type": "equals", "filter": "2026-01"}}}
+    rows = grid_rows(client, app, "grid-practice-kpis", values_for("practice", None, request))
+    data = rows["grid-practice-kpis"]["getRowsResponse"]
+    assert data["rowCount"] == len(data["rowData"]) >= 2
+    assert {r["month"] for r in data["rowData"]} == {"2026-01"}
+    charges = [r["charges"] for r in data["rowData"]]
+    assert charges == sorted(charges, reverse=True)
+    number = {"startRow": 0, "endRow": 50, "sortModel": [],
+              "filterModel": {"charges": {"filterType": "number", "type": "greaterThan", "filter": 250}}}
+    data = grid_rows(client, app, "grid-practice-kpis", values_for("practice", None, number))
+    assert all(r["charges"] > 250 for r in data["grid-practice-kpis"]["getRowsResponse"]["rowData"])
+
+
+def test_a_column_the_server_cannot_sort_is_an_error_next_to_the_grid_not_rows(app):
+    client = logged_in(app, "practice")
+    request = {"startRow": 0, "endRow": 50, "sortModel": [{"colId": "person_id", "sort": "asc"}], "filterModel": {}}
+    out = grid_rows(client, app, "grid-practice-kpis", values_for("practice", P1, request))
+    assert out["grid-practice-kpis"]["getRowsResponse"] == {"rowData": [], "rowCount": 0}
+    assert "person_id" in str(out["grid-practice-kpis-status"]["children"])
+
+
+def test_denied_claims_grid_pages_sorts_and_filters_in_sql(app):
+    client = logged_in(app, "practice")
+    key = grid_key("grid-report")
+    base = {"reports-name.value": "denied-claims", "reports-from.value": "2025-10", "reports-to.value": "2026-03",
+            "reports-entity.value": P1}
+    full = run_report("denied-claims", scope=access.scope_for(role="practice_manager", practice_ids=[P1]),
+                      engine=app.extensions["dashboard"].warehouse(), start="2025-10", end="2026-03").frame
+    assert len(full)
+    request = {"startRow": 0, "endRow": 50, "sortModel": [{"colId": "amount", "sort": "desc"}],
+               "filterModel": {"carc": {"filterType": "text", "type": "contains", "filter": full["carc"].iloc[0]}}}
+    response = call(client, app, key, {**base, "grid-report.getRowsRequest": request})
+    data = response.get_json()["response"]["grid-report"]["getRowsResponse"]
+    assert data["rowCount"] == int((full["carc"] == full["carc"].iloc[0]).sum())
+    assert {r["carc"] for r in data["rowData"]} == {full["carc"].iloc[0]}
+    assert [r["amount"] for r in data["rowData"]] == sorted((r["amount"] for r in data["rowData"]), reverse=True)
+    assert all(r["practice_id"] == P1 for r in data["rowData"])
+    # another practice's id in the filter bar: refused before any SQL
+    other = call(client, app, key, {**base, "reports-entity.value": "222222222", "grid-report.getRowsRequest": request})
+    assert other.status_code == 204
+
+
+def test_an_employer_users_grid_rows_are_the_suppressed_ones(app):
+    client = logged_in(app, "employer")
+    out = grid_rows(client, app, "grid-enrollment", values_for("employer", E1))
+    rows = out["grid-enrollment"]["getRowsResponse"]["rowData"]
+    scope = access.scope_for(role="employer_admin", employer_ids=[E1])
+    suppressed = run_report("enrollment", scope=scope, engine=app.extensions["dashboard"].warehouse(),
+                            start="2026-01", end="2026-03", employer=E1).frame
+    assert rows == suppressed.astype(object).where(suppressed.notna(), None).to_dict("records")[:50]
+    assert rows
+    assert all(r["suppressed"] is True and r["members"] is None for r in rows)
+
+
+# --- the first response ---------------------------------------------------------------------------------------
+
+def _ids(tree, found: dict) -> dict:
+    if isinstance(tree, dict):
+        props = tree.get("props")
+        if isinstance(props, dict) and isinstance(props.get("id"), str):
+            found[props["id"]] = props
+        for value in tree.values():
+            _ids(value, found)
+    elif isinstance(tree, list):
+        for value in tree:
+            _ids(value, found)
+    return found
+
+
+def first_response(app, who: str, path: str) -> tuple[int, int]:
+    """Bytes of /_dash-layout, the router's answer and every server callback the page fires on load (grids:
+    their first block), as the browser makes them; and how many callbacks that was."""
+    client = logged_in(app, who)
+    client.get(path)
+    total = len(client.get("/_dash-layout").data)
+    callbacks = server_callbacks(app)
+    router = next(k for k in callbacks if "_pages_content" in k)
+    routed = dash_post(client, router, callbacks[router], {"_pages_location.pathname": path,
+                                                           "_pages_location.search": ""})
+    total += len(routed.data)
+    ids = _ids(routed.get_json(), {})
+    values = {f"{cid}.{prop}": value for cid, props in ids.items() for prop, value in props.items()}
+    fired = 0
+    for key, spec in callbacks.items():
+        if "_pages" in key or spec.get("prevent_initial_call") or not spec["inputs"] \
+                or not all(i["id"] in ids for i in spec["inputs"]):
+            continue
+        filled = {**values, **{f"{i['id']}.getRowsRequest": FIRST_BLOCK for i in spec["inputs"]
+                               if i["property"] == "getRowsRequest"}}
+        response = dash_post(client, key, spec, filled)
+        assert response.status_code == 200, (key, response.get_data(as_text=True)[:300])
+        total += len(response.data)
+        fired += 1
+    return total, fired
+
+
+@pytest.mark.parametrize(("who", "path"), [("practice", "/practice"), ("employer", "/employer"),
+                                           ("admin", "/practice"), ("admin", "/employer")])
+def test_first_response_is_small(app, who, path):
+    total, fired = first_response(app, who, path)
+    assert fired >= 7
+    assert total <= FIRST_RESPONSE_LIMIT, total
+
+
+# --- report_page: the SQL pages are the report's rows, on each backend ------------------------------------------
+
+def _load(engine) -> None:
+    load_practice_fixture(engine)
+    load_employer_fixture(engine)
+
+
+@pytest.fixture(scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def warehouse_engine(request, tmp_path_factory):
+    yield from module_warehouse(request, tmp_path_factory, _load)
+
+
+@pytest.fixture(scope="module")
+def demo_engine(tmp_path_factory):
+    """A small demo world: enough denials and remittances for several pages."""
+    from dashboard.warehouse import semantic
+    from dashboard.warehouse.synthetic import generate_demo
+
+    engine = writer_engine(f"duckdb:///{tmp_path_factory.mktemp('pagesdemo') / 'w.duckdb'}")
+    create_schema(engine)
+    with engine.begin() as conn:
+        generate_demo(conn, claims=3_000, seed=3, progress=False)
+        semantic.refresh_marts(conn)
+    yield engine
+    engine.dispose()
+
+
+def _all_pages(name: str, engine, *, size: int = paging.MAX_ROWS, **kwargs) -> tuple[pd.DataFrame, int]:
+    frames, offset, total = [], 0, None
+    while total is None or offset < total:
+        page = report_page(name, scope=ADMIN, engine=engine, offset=offset, limit=size, **kwargs)
+        assert len(page.frame) <= paging.MAX_ROWS
+        frames.append(page.frame)
+        total = page.row_count
+        offset += size
+    return pd.concat(frames, ignore_index=True), total
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    key = list(a.columns)
+    pd.testing.assert_frame_equal(a.sort_values(key, kind="stable").reset_index(drop=True),
+                                  b.sort_values(key, kind="stable").reset_index(drop=True), check_dtype=False)
+
+
+FILTERS = [
+    (),
+    (paging.ColumnFilter("amount", (paging.Condition("number", "greaterThan", 100.0),)),),
+    (paging.ColumnFilter("amount", (paging.Condition("number", "inRange", 20.0, 400.0),)),),
+    (paging.ColumnFilter("payer", (paging.Condition("text", "contains", "a"),
+                                   paging.Condition("text", "startsWith", "M")), "or"),),
+    (paging.ColumnFilter("payment_date", (paging.Condition("text", "startsWith", "2026-0"),)),),
+]
+
+
+def _frame_all(frame: pd.DataFrame, **kwargs) -> tuple[pd.DataFrame, int]:
+    """Every row frame_page (the reference implementation) would page through."""
+    parts, total = [], paging.frame_page(frame, limit=0, **kwargs)[1]
+    for offset in range(0, total, paging.MAX_ROWS):
+        parts.append(paging.frame_page(frame, offset=offset, **kwargs)[0])
+    return (pd.concat(parts, ignore_index=True) if parts else frame.iloc[0:0]), total
+
+
+@pytest.mark.parametrize("name", ["denied-claims", "remittances"])
+@pytest.mark.parametrize("filters", FILTERS)
+def test_sql_pages_are_the_reports_rows_filtered_like_a_frame(demo_engine, name, filters):
+    period = {"start": "2025-04", "end": "2026-03"}
+    full = run_report(name, scope=ADMIN, engine=demo_engine, **period).frame
+    wanted, wanted_total = _frame_all(full, filters=filters)
+    pages, total = _all_pages(name, demo_engine, filters=filters, size=30, **period)
+    assert total == wanted_total == len(pages)
+    if not filters:
+        assert total > 2 * 30  # several pages
+    else:
+        assert 0 < total <= len(full)
+    _same(pages, wanted)
+
+
+@pytest.mark.parametrize("name", ["denied-claims", "remittances"])
+def test_sql_pages_follow_the_sort_and_never_repeat_a_row(demo_engine, name):
+    period = {"start": "2025-04", "end": "2026-03"}
+    full = run_report(name, scope=ADMIN, engine=demo_engine, **period).frame
+    sort = (paging.Sort("amount", descending=True), paging.Sort("payer"))
+    pages, total = _all_pages(name, demo_engine, sort=sort, size=37, **period)
+    assert total == len(full)
+    assert pages["amount"].tolist() == sorted(full["amount"].tolist(), reverse=True)
+    _same(pages, full)  # the same rows: no page repeated or skipped one
+    unsorted, _ = _all_pages(name, demo_engine, **period)
+    pd.testing.assert_frame_equal(unsorted, full, check_dtype=False)  # default order: the report's own
+
+
+def test_report_page_caps_a_page_and_checks_columns(demo_engine):
+    page = report_page("remittances", scope=ADMIN, engine=demo_engine, limit=10_000)
+    assert len(page.frame) == paging.MAX_ROWS < page.row_count
+    with pytest.raises(BadInput):
+        report_page("denied-claims", scope=ADMIN, engine=demo_engine, sort=[paging.Sort("remark_codes")])
+    with pytest.raises(BadInput):
+        report_page("spend", scope=ADMIN, engine=demo_engine,
+                    filters=[paging.ColumnFilter("person_id", (paging.Condition("text", "blank"),))])
+
+
+@pytest.mark.parametrize("name", ["denied-claims", "remittances"])
+def test_sql_paging_on_each_backend(warehouse_engine, name):
+    scope = access.scope_for(role="practice_manager", practice_ids=[P1])
+    period = {"start": "2025-10", "end": "2026-03"}
+    full = run_report(name, scope=scope, engine=warehouse_engine, **period).frame
+    assert len(full)
+    for filters in FILTERS + [(paging.ColumnFilter("practice_id", (paging.Condition("text", "notContains", "%"),)),),
+                              (paging.ColumnFilter("payer", (paging.Condition("text", "notBlank"),)),)]:
+        page = report_page(name, scope=scope, engine=warehouse_engine, filters=filters, **period)
+        wanted, count = paging.frame_page(full, filters=filters, limit=paging.MAX_ROWS)
+        assert page.row_count == count, filters
+        _same(page.frame, wanted)
+    page = report_page(name, scope=scope, engine=warehouse_engine, sort=[paging.Sort("amount", True)], **period)
+    assert page.frame["amount"].tolist() == sorted(full["amount"].tolist(), reverse=True)
+    with pytest.raises(AccessDenied):
+        report_page(name, scope=scope, engine=warehouse_engine, practice="222222222", **period)
+    employer = access.scope_for(role="employer_admin", employer_ids=[E1])
+    with pytest.raises(AccessDenied):
+        report_page(name, scope=employer, engine=warehouse_engine, **period)
+    assert isinstance(page.filters.start, dt.date)
