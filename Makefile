@@ -27,6 +27,7 @@ run: setup
 	@if [ -z "$$DASHBOARD_WAREHOUSE_URL" ] && [ ! -f data/warehouse.duckdb ]; then \
 		$(BIN)/dashboard demo --claims $${DEMO_CLAIMS:-200000} --seed 1; \
 	fi
+	@$(BIN)/dashboard marts refresh --if-needed  # a warehouse made by an older version
 	@if [ -f data/demo-accounts.txt ]; then echo "demo accounts:"; sed 's/^/  /' data/demo-accounts.txt; fi
 	$(BIN)/dashboard serve --port $(PORT)
 
@@ -37,8 +38,10 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+# `make bench` builds the 200k demo in a temporary directory; BENCH_ARGS="--warehouse PATH" times an existing
+# warehouse instead (bench/results/duckdb-<size>.json); `python bench/compare.py A.json B.json` shows growth.
 bench: setup
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 demo: setup
 	$(BIN)/dashboard demo --claims $${DEMO_CLAIMS:-200000} --seed $${SEED:-1}

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from dashboard import access, exports, reports
 from dashboard.config import load_settings
-from dashboard.errors import BadInput, DashboardError, NotFound
+from dashboard.errors import BadInput, DashboardError, NotFound, WarehouseMissing
 
 DEMO_ACCOUNTS_FILE = "demo-accounts.txt"
 log = logging.getLogger(__name__)
@@ -174,14 +174,25 @@ def marts() -> None:
 
 
 @marts.command("refresh")
-def marts_refresh() -> None:
+@click.option("--if-needed", is_flag=True, help="Only when the marts are missing or were built by another version.")
+def marts_refresh(if_needed: bool) -> None:
     """Rebuild every mart from the facts, all or nothing (a warehouse made by an older version needs it once)."""
-    import time
-
     from dashboard.warehouse import semantic
+    from dashboard.warehouse.engine import has_schema, reader_engine, require_schema
     from dashboard.warehouse.loaders.transaction import load_transaction
 
     settings = load_settings()
+    if if_needed:
+        engine = reader_engine(settings.warehouse_url)
+        try:
+            if not has_schema(engine):
+                return  # nothing to build marts from
+            require_schema(engine)
+            return  # up to date
+        except WarehouseMissing:
+            pass
+        finally:
+            engine.dispose()
     started = time.perf_counter()
     with load_transaction(settings.warehouse_url) as conn:
         semantic.rebuild_all(conn)
