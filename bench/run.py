@@ -1,18 +1,38 @@
-"""Benchmarks (`make bench`): demo build time, report and page latency (cold and cached) and an 835 load,
-written to bench/results/.
+"""Benchmarks (`make bench`): what issue 10 targets, measured through the real app, plus the demo build, each
+report's latency and an 835 load; one JSON per run in bench/results/ and a compact table on stdout.
 
-Figures are medians of repeated runs on this machine; compare runs by ratio, not absolute seconds.
-Usage: python bench/run.py [--claims 200000 | --warehouse PATH] [--repeat 5] [--out bench/results/latest.json]
+Usage: python bench/run.py [--claims 200000 | --warehouse PATH] [--repeat 5] [--csv-repeat 3] [--out FILE]
+       python bench/compare.py bench/results/duckdb-1m.json bench/results/duckdb-10m.json   (growth)
 
-``--warehouse PATH`` times the reports against an existing DuckDB warehouse (e.g. a 10M-claim one built
-once with `dashboard demo --claims 10000000`) instead of building a demo; it is opened read-only, the
-835 load goes into a copy in a temporary directory, and the demo build time is reported as null.
+Without ``--warehouse`` it builds the demo (``--claims``, seed 1) in a temporary directory and times the build.
+``--warehouse PATH`` uses an existing DuckDB warehouse instead (e.g. /tmp/demo10m/warehouse.duckdb), opened
+read-only; the 835 load then goes into a copy of it in a temporary directory, never into the file itself.
+
+Measured (bench/app_bench.py has the details), medians of ``--repeat`` runs:
+
+- pages, through the Flask test client against ``create_app`` (temporary SQLite app DB, users made through
+  dashboard.auth.service, logged in through /login), for the practice page (admin over all; the manager of the
+  largest practice by claims) and the employer page (admin over all; the employer admin of the largest
+  employer by member months): the cards callback cold; the whole page cold (new report cache) and warm
+  (/_dash-layout + router + every callback fired on load: server time summed, the slowest callback, bytes);
+  a filter change (a from-month six months earlier) cold and warm;
+- a 100-row page of denied-claims (the largest claim-level report) through reports.report_page, admin scope,
+  whole period, sorted by amount descending and filtered on payer;
+- /export/denied-claims.csv for the whole period as admin, in a child process: rows/s and RSS growth;
+- each catalog report's latency (operator scope, default period, no cache);
+- an 835 of ``--era-claims`` claim payments loaded (marts refreshed as part of the load) into the warehouse or
+  its copy.
+
+Results go to bench/results/<backend>-<size>.json (e.g. duckdb-1m.json; ``--out`` names another file) and to
+bench/results/latest.json. Absolute times depend on the machine and on what else runs on it (the load average
+before and after is recorded): compare runs by ratio.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import statistics
@@ -23,11 +43,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from dashboard import access, reports
-from dashboard.report_cache import ReportCache
 from dashboard.warehouse.build import rebuild_warehouse
 from dashboard.warehouse.engine import reader_engine
 from dashboard.warehouse.loaders.run import run_load
 from dashboard.warehouse.synthetic import generate_demo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import app_bench  # noqa: E402  (bench/ is not a package)
 
 
 def synthetic_835(claims: int) -> str:
@@ -44,34 +66,6 @@ def synthetic_835(claims: int) -> str:
     return "~\n".join([isa, gs, *body, "GE*1*1", "IEA*1*000000001"]) + "~\n"
 
 
-# The reports each page's main callback runs (pages/practice.py, pages/employer.py), in that order.
-PAGE_REPORTS = {
-    "practice": ("practice-kpis", "ar-aging", "denials", "remittances", "payer-mix", "practice-summary"),
-    "employer": ("employer-summary", "spend", "enrollment", "utilization", "high-cost-claimants",
-                 "spend-outside-enrollment"),
-}
-
-
-def page_latency(engine, *, repeat: int) -> dict:
-    """Median time of a page's reports with an empty cache (first visit, or after a load) and with a warm
-    one (a revisit, or a filter set back)."""
-    out = {}
-    for page, names in PAGE_REPORTS.items():
-        cold, warm = [], []
-        for _ in range(repeat):
-            cache = ReportCache()
-            for timings in (cold, warm):
-                t0 = time.perf_counter()
-                for name in names:
-                    reports.run_report(name, scope=access.OPERATOR, engine=engine, cache=cache)
-                timings.append(time.perf_counter() - t0)
-        out[page] = {"cold_median_seconds": round(statistics.median(cold), 4),
-                     "warm_median_seconds": round(statistics.median(warm), 4)}
-        print(f"{page} page reports: cold {statistics.median(cold):.3f}s, warm {statistics.median(warm):.3f}s",
-              file=sys.stderr)
-    return out
-
-
 def warehouse_summary(url: str) -> SimpleNamespace:
     """The counts a demo build reports, read from an existing warehouse."""
     engine = reader_engine(url)
@@ -85,15 +79,139 @@ def warehouse_summary(url: str) -> SimpleNamespace:
     return SimpleNamespace(claims=claims, claim_lines=lines, members=members)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--claims", type=int, default=200_000)
+
+KB, MB = 1000, 1000 * 1000
+# Issue 10's targets: (measure, limit, unit, higher is better)
+TARGETS = {
+    "cards_cold_ms": 150, "page_cold_ms": 500, "page_kb": 150, "page_warm_ms": 100,
+    "filter_cold_ms": 500, "filter_warm_ms": 100,  # a filter change is held to the page's own targets
+    "grid_page_ms": 300, "csv_rows_per_second": 200_000, "csv_rss_growth_mb": 200, "growth_ratio": 1.5,
+}
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def size_label(claims: int) -> str:
+    """200000 -> 200k, 1000000 -> 1m, 10000000 -> 10m."""
+    return f"{claims / 1e6:.3g}m" if claims >= 950_000 else f"{claims / 1e3:.3g}k"
+
+
+def machine() -> dict:
+    cpu = None
+    try:
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), None)
+        mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal"))
+    except (OSError, StopIteration, ValueError):
+        mem_kb = None
+    return {"python": platform.python_version(), "platform": platform.platform(), "processor": platform.machine(),
+            "cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem_kb / 1024 / 1024, 1) if mem_kb else None,
+            "hostname": platform.node()}
+
+
+def load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def report_latency(engine, *, repeat: int) -> dict:
+    """Each catalog report, operator scope, default period, no cache: median seconds and rows."""
+    latencies = {}
+    for name in reports.CATALOG:
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            result = reports.run_report(name, scope=access.OPERATOR, engine=engine)
+            times.append(time.perf_counter() - t0)
+        latencies[name] = {"median_seconds": round(statistics.median(times), 4), "rows": len(result.frame)}
+    slow = max(latencies, key=lambda n: latencies[n]["median_seconds"])
+    print(f"reports (operator, default period, no cache): {len(latencies)}; slowest {slow} "
+          f"{latencies[slow]['median_seconds']:.3f} s", file=sys.stderr)
+    return latencies
+
+
+def check_targets(app: dict) -> list[dict]:
+    """Each target against its measure: met, or missed by how much (value ÷ limit)."""
+    rows = []
+
+    def add(measure: str, subject: str, value: float | None, *, higher_better: bool = False) -> None:
+        if value is None:
+            return
+        limit = TARGETS[measure]
+        met = value >= limit if higher_better else value <= limit
+        rows.append({"measure": measure, "subject": subject, "value": value, "target": limit, "met": met,
+                     "ratio_to_target": round(value / limit, 2) if limit else None})
+
+    for key, page in app["pages"].items():
+        add("cards_cold_ms", key, round(page["cold"]["cards_seconds"] * 1000))
+        add("page_cold_ms", key, round(page["cold"]["seconds"] * 1000))
+        add("page_kb", key, round(page["cold"]["bytes"] / KB))
+        add("page_warm_ms", key, round(page["warm"]["seconds"] * 1000))
+        add("filter_cold_ms", key, round(page["filter_cold"]["seconds"] * 1000))
+        add("filter_warm_ms", key, round(page["filter_warm"]["seconds"] * 1000))
+    add("grid_page_ms", "denied-claims admin", round(app["grid_page"]["median_seconds"] * 1000))
+    add("csv_rows_per_second", "denied-claims admin", app["csv_export"]["median_rows_per_second"], higher_better=True)
+    add("csv_rss_growth_mb", "denied-claims admin", app["csv_export"]["max_rss_growth_mb"])
+    return rows
+
+
+def table(out: dict) -> str:
+    """The compact table printed after a run (and by compare.py for each file)."""
+    app = out["app"]
+    ms = lambda seconds: f"{seconds * 1000:,.0f}"  # noqa: E731
+    lines = [f"{out['label']}: {out['claims']:,} claims / {out['claim_lines']:,} lines / {out['members']:,} members; "
+             f"{out['at']}; {out['machine']['cores']} cores; load {out['load_average_before']} -> "
+             f"{out['load_average_after']}; median of {out['repeat']}",
+             f"{'page / role':<26}{'cards cold':>11}{'page cold':>11}{'(max cb)':>9}{'KB':>6}{'warm':>7}"
+             f"{'filter cold':>13}{'warm':>7}   (ms)"]
+    for key, p in app["pages"].items():
+        c, w, fc, fw = p["cold"], p["warm"], p["filter_cold"], p["filter_warm"]
+        lines.append(f"{key:<26}{ms(c['cards_seconds']):>11}{ms(c['seconds']):>11}{ms(c['callbacks_max_seconds']):>9}"
+                     f"{c['bytes'] / KB:>6.0f}{ms(w['seconds']):>7}{ms(fc['seconds']):>13}{ms(fw['seconds']):>7}")
+    g, csv = app["grid_page"], app["csv_export"]
+    lines.append(f"grid page: denied-claims, {g['rows']} of {g['matching_rows']:,} rows (admin, from "
+                 f"{g['period_from']}, {g['filter']}, {g['sort']}): {ms(g['median_seconds'])} ms")
+    lines.append(f"CSV export: denied-claims from {csv['period_from']}, {csv['rows']:,} rows "
+                 f"({csv['bytes'] / MB:.1f} MB): {csv['median_seconds']:.2f} s "
+                 f"(first chunk {csv['median_first_chunk_seconds']:.2f} s), "
+                 f"{csv['median_rows_per_second']:,} rows/s, RSS growth up to {csv['max_rss_growth_mb']:.0f} MB")
+    if out.get("demo_build_seconds") is not None:
+        lines.append(f"demo build: {out['demo_build_seconds']:.1f} s")
+    if out.get("x12_835_load"):
+        lines.append(f"835 load of {out['x12_835_load']['claim_payments']:,} claim payments, marts refreshed: "
+                     f"{out['x12_835_load']['seconds']:.1f} s")
+    by_measure: dict[str, list[dict]] = {}
+    for t in out["targets"]:
+        by_measure.setdefault(t["measure"], []).append(t)
+    cells = []
+    for measure, rows in by_measure.items():
+        worst = max(rows, key=lambda t: t["ratio_to_target"] if "rows_per_second" not in measure
+                    else -t["ratio_to_target"])
+        sign = "≥" if "rows_per_second" in measure else "≤"
+        cells.append(f"{measure} {sign} {TARGETS[measure]:,}: {sum(t['met'] for t in rows)}/{len(rows)} met"
+                     + ("" if worst["met"] else f" (worst {worst['value']:,}, {worst['ratio_to_target']}x)"))
+    lines.append("targets:\n  " + "\n  ".join(cells))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--claims", type=int, default=200_000, help="demo size when building one")
+    parser.add_argument("--warehouse", type=Path, help="an existing DuckDB warehouse (no demo build)")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--csv-repeat", type=int, default=3, help="downloads of the whole-period CSV")
     parser.add_argument("--era-claims", type=int, default=5_000, help="claim payments in the benchmark 835")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "latest.json"))
-    parser.add_argument("--warehouse", type=Path, help="an existing DuckDB warehouse to time (no demo build)")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    parser.add_argument("--skip", action="append", default=[], choices=("reports", "load"),
+                        help="leave out the per-report latencies or the 835 load (quicker runs)")
+    parser.add_argument("--out", type=Path, help="results file (default bench/results/<backend>-<size>.json)")
+    args = parser.parse_args(argv)
+    if args.repeat < 1 or args.csv_repeat < 1:
+        parser.error("--repeat and --csv-repeat must be at least 1")
+    out: dict = {"machine": machine(), "load_average_before": load_average(), "repeat": args.repeat,
+                 "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    with tempfile.TemporaryDirectory(prefix="dashboard-bench-") as tmp:
         url = f"duckdb:///{Path(tmp) / 'bench.duckdb'}"
         build_seconds = None
         if args.warehouse is not None:
@@ -102,46 +220,47 @@ def main() -> int:
             url = f"duckdb:///{args.warehouse.resolve()}"
             summary = warehouse_summary(url)
         else:
+            print(f"building the {args.claims:,}-claim demo ...", file=sys.stderr)
             started = time.perf_counter()
             summary = rebuild_warehouse(url, lambda conn, checkpoint: generate_demo(
                 conn, claims=args.claims, seed=1, progress=False, checkpoint=checkpoint))
             build_seconds = time.perf_counter() - started
-        engine = reader_engine(url)
-        latencies = {}
-        for name in reports.CATALOG:
-            times = []
-            for _ in range(args.repeat):
-                t0 = time.perf_counter()
-                result = reports.run_report(name, scope=access.OPERATOR, engine=engine)
-                times.append(time.perf_counter() - t0)
-            latencies[name] = {"median_seconds": round(statistics.median(times), 4), "rows": len(result.frame)}
-            print(f"{name:<28} median {statistics.median(times):7.3f}s  rows {len(result.frame)}", file=sys.stderr)
-        pages = page_latency(engine, repeat=args.repeat)
-        engine.dispose()
-        era = Path(tmp) / "bench.835"
-        era.write_text(synthetic_835(args.era_claims))
-        if args.warehouse is not None:  # never load into the caller's warehouse: into a copy of it
-            copy = Path(tmp) / "bench.duckdb"
-            shutil.copyfile(args.warehouse, copy)
-            url = f"duckdb:///{copy}"
-        t0 = time.perf_counter()
-        run_load(url, fmt="x12-835", paths=[era])
-        load_seconds = time.perf_counter() - t0
-        print(f"835 load of {args.era_claims:,} claim payments into the {summary.claims:,}-claim warehouse: "
-              f"{load_seconds:.1f}s", file=sys.stderr)
-    out = {
-        "machine": {"python": platform.python_version(), "processor": platform.machine()},
-        "claims": summary.claims, "claim_lines": summary.claim_lines, "members": summary.members,
-        "warehouse": str(args.warehouse) if args.warehouse is not None else None,
-        "demo_build_seconds": None if build_seconds is None else round(build_seconds, 2),
-        "report_latency": latencies, "page_latency": pages,
-        "x12_835_load": {"claim_payments": args.era_claims, "seconds": round(load_seconds, 2)},
-        "repeat": args.repeat, "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
-    built = "existing warehouse" if build_seconds is None else f"demo build {build_seconds:.1f}s"
-    print(f"{built} for {summary.claims:,} claims; results in {args.out}", file=sys.stderr)
+        path = Path(url.removeprefix("duckdb:///"))
+        label = f"duckdb-{size_label(summary.claims)}"
+        print(f"{label}: {summary.claims:,} claims", file=sys.stderr)
+        out.update(label=label, claims=summary.claims, claim_lines=summary.claim_lines, members=summary.members,
+                   warehouse=str(args.warehouse) if args.warehouse is not None else None,
+                   warehouse_bytes=path.stat().st_size,
+                   demo_build_seconds=None if build_seconds is None else round(build_seconds, 2))
+        if "reports" not in args.skip:
+            engine = reader_engine(url)
+            out["report_latency"] = report_latency(engine, repeat=args.repeat)
+            engine.dispose()
+        out["app"] = app_bench.measure_app(url, repeat=args.repeat, csv_repeat=args.csv_repeat,
+                                           log=lambda line: print(line, file=sys.stderr))
+        if "load" not in args.skip:
+            era = Path(tmp) / "bench.835"
+            era.write_text(synthetic_835(args.era_claims))
+            if args.warehouse is not None:  # never load into the caller's warehouse: into a copy of it
+                copy = Path(tmp) / "bench.duckdb"
+                shutil.copyfile(args.warehouse, copy)
+                url = f"duckdb:///{copy}"
+            t0 = time.perf_counter()
+            run_load(url, fmt="x12-835", paths=[era])
+            load_seconds = time.perf_counter() - t0
+            out["x12_835_load"] = {"claim_payments": args.era_claims, "seconds": round(load_seconds, 2),
+                                   "includes": "parse, load and mart refresh of the touched practice"}
+            print(f"835 load of {args.era_claims:,} claim payments: {load_seconds:.1f}s", file=sys.stderr)
+    out["load_average_after"] = load_average()
+    out["targets"] = check_targets(out["app"])
+    text = json.dumps(out, indent=2) + "\n"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    target = args.out or RESULTS / f"{label}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    (RESULTS / "latest.json").write_text(text)
+    print(table(out))
+    print(f"results in {target} and {RESULTS / 'latest.json'}", file=sys.stderr)
     return 0
 
 
