@@ -29,12 +29,12 @@ published) against the published cells of the group.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
 
+from dashboard.metrics import employer as em
 from dashboard.metrics.filters import Filters
 from dashboard.privacy import Link, SuppressionRule, is_small, published_sum, suppress, suppression_mask
 
@@ -98,11 +98,7 @@ class Protection:
     build: Callable[[Filters, RawFrames], pd.DataFrame]
 
 
-def canonical_year(f: Filters) -> Filters:
-    """High-cost claimants for employer users: the calendar year of the period's last month, whatever the
-    period, so two overlapping windows can never be differenced."""
-    year = f.end.year
-    return Filters(start=dt.date(year, 1, 1), end=dt.date(year, 12, 1), employer_ids=f.employer_ids)
+canonical_year = em.plan_year  # one definition of the period high-cost claimants are counted over
 
 
 def _enrollment(f: Filters, raw: RawFrames) -> pd.DataFrame:

@@ -66,6 +66,16 @@ def data_version(conn: Connection) -> Hashable:
     return tuple(row)
 
 
+def file_version(url: sa.URL) -> Hashable | None:
+    """A DuckDB warehouse's version without opening it: every load and rebuild renames a new file over the
+    old one, so the file's identity on disk changes with every write. None for other backends."""
+    path = duckdb_path(url)
+    if path is None:
+        return None
+    stat = path.stat()
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
 def shareable(key: Hashable) -> bool:
     """Whether the frame under ``key`` (``run_report``'s (url, metric, filters, version)) may go to the
     shared tier: deny by default, so only catalog reports not flagged ``claim_level`` and the known
@@ -88,6 +98,7 @@ class ReportCache:
         self.max_entries = max_entries
         self.shared = shared
         self._entries: OrderedDict[Hashable, pd.DataFrame] = OrderedDict()
+        self._memo: OrderedDict[Hashable, object] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0  # from this process
         self.shared_hits = 0  # from the shared tier
@@ -122,6 +133,22 @@ class ReportCache:
                 while len(self._entries) > self.max_entries:
                     self._entries.popitem(last=False)
         return built
+
+    def memo(self, key: Hashable, compute: Callable[[], object]) -> object:
+        """A small value (the schema check, known ids, a scope's 'data as of') kept in this process only,
+        under a key that names the warehouse file's version, so a warm request need not open the file."""
+        if self.max_entries <= 0:
+            return compute()
+        with self._lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key]
+        value = compute()
+        with self._lock:
+            self._memo[key] = value
+            while len(self._memo) > 4 * self.max_entries:
+                self._memo.popitem(last=False)
+        return value
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -7,8 +7,9 @@ reports, its suppression rule. Pages, the CSV export route and ``dashboard repor
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -22,7 +23,7 @@ from dashboard.metrics import employer as em
 from dashboard.metrics import practice as pm
 from dashboard.metrics.filters import Filters
 from dashboard.metrics.kpis import KPIS, PRACTICE_KPIS
-from dashboard.report_cache import ReportCache, data_version
+from dashboard.report_cache import ReportCache, data_version, file_version
 from dashboard.warehouse import schema as s
 from dashboard.warehouse import semantic
 from dashboard.warehouse.engine import require_schema
@@ -193,16 +194,47 @@ class ReportResult:
     frame: pd.DataFrame
 
 
-def _resolve(conn: Connection, scope: access.Scope, *, start, end, practice, employer) -> Filters:
+class _Reader:
+    """One request's view of the warehouse. It opens a connection only when something must be read; for a
+    DuckDB file the schema check, the known ids, each scope's 'data as of' and the data version are kept per
+    file version in the report cache, so a request answered from the cache opens no file at all."""
+
+    def __init__(self, engine: Engine, cache: ReportCache | None) -> None:
+        self.engine, self.cache = engine, cache
+        self.url = engine.url.render_as_string()
+        self.stamp = file_version(engine.url) if cache is not None else None
+        self._stack = contextlib.ExitStack()
+        self._conn: Connection | None = None
+
+    @property
+    def conn(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._stack.enter_context(self.engine.connect())
+        return self._conn
+
+    def memo(self, name: Hashable, compute: Callable[[Connection], object]) -> object:
+        if self.cache is None or self.stamp is None:
+            return compute(self.conn)
+        return self.cache.memo((self.url, self.stamp, name), lambda: compute(self.conn))
+
+    def __enter__(self) -> _Reader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+
+def _resolve(reader: _Reader, scope: access.Scope, *, start, end, practice, employer) -> Filters:
     """The filters a scope gets for a request (run_report and report_page resolve alike): months parsed,
     ids checked against the scope (and, for full access, against the ids that exist), the default end the
     as-of month of the scope's own loads."""
-    require_schema(conn)
-    practices, employers = known_ids(conn) if scope.full_access else (None, None)
+    reader.memo("schema", lambda conn: require_schema(conn) or True)
+    practices, employers = reader.memo("known", known_ids) if scope.full_access else (None, None)
+    as_of = reader.memo(("as_of", scope.role, scope.practice_ids, scope.employer_ids),
+                        lambda conn: data_as_of(conn, scope=scope))  # the scope's loads only
     return access.resolve_filters(
         scope, start=start, end=end, practice=practice, employer=employer,
-        known_practices=practices, known_employers=employers,
-        default_end=data_as_of(conn, scope=scope).replace(day=1),  # the scope's loads only
+        known_practices=practices, known_employers=employers, default_end=as_of.replace(day=1),
     )
 
 
@@ -214,15 +246,15 @@ def run_report(name: str, *, scope: access.Scope, engine: Engine, start: str | d
     and, for de-identified viewers, suppresses small cells."""
     report = get_report(name)
     access.require_audience(scope, report.audience)
-    with engine.connect() as conn:
-        filters = _resolve(conn, scope, start=start, end=end, practice=practice, employer=employer)
-        version = data_version(conn) if cache is not None else None
+    with _Reader(engine, cache) as reader:
+        filters = _resolve(reader, scope, start=start, end=end, practice=practice, employer=employer)
+        version = reader.memo("version", data_version) if cache is not None else None
 
         def raw(metric: str, f: Filters) -> pd.DataFrame:
             build = RAW_FRAMES[metric]
             if cache is None:
-                return build(conn, f)
-            return cache.frame((engine.url.render_as_string(), metric, f, version), lambda: build(conn, f))
+                return build(reader.conn, f)
+            return cache.frame((reader.url, metric, f, version), lambda: build(reader.conn, f))
 
         if scope.deidentified:
             if report.privacy is None:  # deny by default: a report without a protection is not theirs
@@ -304,7 +336,7 @@ def report_page(name: str, *, scope: access.Scope, engine: Engine, start: str | 
     if scope.deidentified:  # as in run_report: claim rows have no protection, so never theirs
         raise AccessDenied("this report is not available to de-identified viewers")
     build, _ = PAGED_IN_SQL[report.name]
-    with engine.connect() as conn:
-        resolved = _resolve(conn, scope, start=start, end=end, practice=practice, employer=employer)
-        frame, total = build(conn, resolved, sort=sort, filters=filters, offset=offset, limit=limit)
+    with _Reader(engine, cache) as reader:
+        resolved = _resolve(reader, scope, start=start, end=end, practice=practice, employer=employer)
+        frame, total = build(reader.conn, resolved, sort=sort, filters=filters, offset=offset, limit=limit)
     return ReportPage(report, resolved, shape(report, frame), total)

@@ -7,6 +7,8 @@ Sources: Tuva Project (member months, financial PMPM, service categories), kpi-r
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -128,40 +130,33 @@ def utilization(conn: Connection, f: Filters) -> pd.DataFrame:
         [*KEY, "measure"]).reset_index(drop=True)
 
 
+def plan_year(f: Filters) -> Filters:
+    """High-cost claimants are counted over the calendar (plan) year of the period's last month, whatever
+    the period: the same people for every selection ending in that year, for admins and employer users
+    alike, so two overlapping windows can never be differenced."""
+    return Filters(start=dt.date(f.end.year, 1, 1), end=dt.date(f.end.year, 12, 1), employer_ids=f.employer_ids)
+
+
 def high_cost_claimants(conn: Connection, f: Filters) -> pd.DataFrame:
-    """Members by total paid (medical + pharmacy, enrolled months of the period) in bands $50k–$100k,
-    $100k–$500k, $500k–$1M, $1M+: claimants, their paid, and their share of all paid.
-    Source: kpi-reference (Springbuk; EBRI: top 1% ≈ 28–29% of spend)."""
-    mmo = sem.source(sem.mart_member_month)
-    per_member = (
-        sa.select(mmo.c.employer_id, mmo.c.person_id, sa.func.sum(mmo.c.paid).label("paid"))
-        .where(mmo.c.in_enrollment == 1, m.within(mmo.c.employer_id, f.employer_ids), _in_months(mmo.c.month, f))
-        .group_by(mmo.c.employer_id, mmo.c.person_id)
-        .subquery("per_member")
-    )
-    band = sa.case(
-        *[(sa.and_(per_member.c.paid >= low, per_member.c.paid < high) if high else per_member.c.paid >= low, name)
-          for name, low, high in d.HIGH_COST_BANDS],
-        else_=None,
-    )
-    q = (
-        sa.select(per_member.c.employer_id, band, sa.func.count(), sa.func.sum(per_member.c.paid))
-        .where(band.is_not(None))
-        .group_by(per_member.c.employer_id, band)
-    )
-    bands = fetch(conn, q, ["employer_id", "band", "claimants", "paid"])
-    totals = fetch(conn, sa.select(per_member.c.employer_id, sa.func.sum(per_member.c.paid),
-                                   sa.func.count()).group_by(per_member.c.employer_id)
-                   .order_by(per_member.c.employer_id),
-                   ["employer_id", "total_paid", "members_with_claims"])
-    employers = totals[["employer_id"]]
-    grid = employers.merge(pd.DataFrame({"band": [b[0] for b in d.HIGH_COST_BANDS]}), how="cross")
+    """Members by total paid (medical + pharmacy, enrolled months) over the calendar year of the period's
+    last month (:func:`plan_year`), in bands $50k–$100k, $100k–$500k, $500k–$1M, $1M+: claimants, their
+    paid, and their share of all paid in the year. Source: kpi-reference (Springbuk; EBRI: top 1% ≈ 28–29%
+    of spend)."""
+    year = plan_year(f)
+    hc = sem.source(sem.mart_high_cost_year)
+    bands = fetch(conn, sa.select(hc.c.employer_id, hc.c.band, hc.c.claimants, hc.c.paid)
+                  .where(m.within(hc.c.employer_id, f.employer_ids), hc.c.year == year.start),
+                  ["employer_id", "band", "claimants", "paid"])
+    months = month_totals(conn, year)
+    totals = (months[months["members_with_claims"] > 0].groupby("employer_id", as_index=False)["paid"].sum()
+              .rename(columns={"paid": "total_paid"}).sort_values("employer_id"))
+    grid = totals[["employer_id"]].merge(pd.DataFrame({"band": [b[0] for b in d.HIGH_COST_BANDS]}), how="cross")
     out = grid.merge(bands, on=["employer_id", "band"], how="left").merge(totals, on="employer_id", how="left")
     out = out.fillna({"claimants": 0, "paid": 0.0})
     out["claimants"] = out["claimants"].astype("int64")
     out["pct_of_paid"] = ratio(out["paid"], out["total_paid"])
-    out["period"] = f"{f.start:%Y-%m}..{f.end:%Y-%m}"
-    return out[["employer_id", "period", "band", "claimants", "paid", "pct_of_paid"]]
+    out["period"] = f"{year.start:%Y-%m}..{year.end:%Y-%m}"
+    return out[["employer_id", "period", "band", "claimants", "paid", "pct_of_paid"]].reset_index(drop=True)
 
 
 def employer_summary(conn: Connection, f: Filters) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from dashboard import access
 from dashboard.metrics.filters import add_months
-from dashboard.report_cache import ReportCache
+from dashboard.report_cache import ReportCache, file_version
 from dashboard.reports import data_as_of
 from dashboard.warehouse import schema as s
 from dashboard.warehouse.engine import require_schema
@@ -45,6 +45,15 @@ def page_context(scope: access.Scope, *, history_months: int = 36, default_month
     """Months with data (ending at the as-of month of the scope's loads) and the practices/employers of the
     scope."""
     engine = warehouse()
+    cache, stamp = report_cache(), file_version(engine.url)
+    if cache is not None and stamp is not None:  # a DuckDB file: kept per file version, no open on a revisit
+        key = (engine.url.render_as_string(), stamp, "page_context", scope.role, scope.practice_ids,
+               scope.employer_ids, history_months, default_months)
+        return cache.memo(key, lambda: _page_context(engine, scope, history_months, default_months))
+    return _page_context(engine, scope, history_months, default_months)
+
+
+def _page_context(engine: Engine, scope: access.Scope, history_months: int, default_months: int) -> PageContext:
     require_schema(engine)
     with engine.connect() as conn:
         last = data_as_of(conn, scope=scope).replace(day=1)  # the scope's own loads: see data_as_of

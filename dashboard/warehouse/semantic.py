@@ -158,6 +158,13 @@ mart_member_month = Table(
 )
 sa.Index("ix_mart_member_month", mart_member_month.c.employer_id, mart_member_month.c.month)
 
+mart_high_cost_year = Table(
+    "mart_high_cost_year", metadata,
+    Column("employer_id", String, nullable=False), Column("year", Date, nullable=False),  # January 1st
+    Column("band", String, nullable=False), _count("claimants"), _money("paid"),
+    sa.PrimaryKeyConstraint("employer_id", "year", "band"),
+)
+
 mart_utilization_month = Table(
     "mart_utilization_month", metadata,
     Column("employer_id", String, nullable=False), Column("month", Date, nullable=False),
@@ -168,7 +175,7 @@ mart_utilization_month = Table(
 
 # The horizon the marts were last built to (months a later load adds are added for every tenant), and the
 # version of their definitions: marts built by another version are refused until `dashboard marts refresh`.
-MARTS_VERSION = 3
+MARTS_VERSION = 4
 mart_state = Table("mart_state", metadata, Column("horizon", Date), Column("version", Integer))
 
 
@@ -487,6 +494,25 @@ def _member_month(ids: Ids, *, window: Window) -> Select:
             .group_by(mc.c.employer_id, mc.c.person_id, mc.c.claim_month, mc.c.in_enrollment, mc.c.service_category))
 
 
+def _high_cost_year(ids: Ids, *, window: Window) -> Select:
+    """Grain: employer × calendar year × high-cost band: members whose paid in the year's enrolled months
+    falls in the band, and their paid. Calendar (plan) years are the only period high-cost claimants are
+    counted over, so two overlapping windows can never be differenced (see dashboard.deidentified)."""
+    mmo = source(mart_member_month)
+    year = sa.cast(sa.func.date_trunc("year", mmo.c.month), sa.Date)
+    per_member = (sa.select(mmo.c.employer_id, mmo.c.person_id, year.label("year"),
+                            sa.func.sum(mmo.c.paid).label("paid"))
+                  .where(mmo.c.in_enrollment == 1, m.within(mmo.c.employer_id, ids))
+                  .group_by(mmo.c.employer_id, mmo.c.person_id, year)).subquery("per_member")
+    band = sa.case(*[(sa.and_(per_member.c.paid >= low, per_member.c.paid < high) if high else per_member.c.paid >= low,
+                      name) for name, low, high in d.HIGH_COST_BANDS], else_=None)
+    banded = sa.select(per_member.c.employer_id, per_member.c.year, band.label("band"), per_member.c.paid).subquery("b")
+    return (sa.select(banded.c.employer_id, banded.c.year, banded.c.band, sa.func.count().label("claimants"),
+                      sa.func.sum(banded.c.paid).label("paid"))
+            .where(banded.c.band.is_not(None))
+            .group_by(banded.c.employer_id, banded.c.year, banded.c.band))
+
+
 def _utilization_month(ids: Ids, *, window: Window) -> Select:
     """Grain: employer × month × measure, claims in enrolled months; events and the people with them."""
     mmo = source(mart_member_month)
@@ -540,6 +566,7 @@ MARTS: dict[str, Mart] = {mart.table.name: mart for mart in (
     Mart(mart_ar_month, "practice", _ar_month, extend=_ar_month),
     Mart(mart_practice_month, "practice", _practice_month, extend=_practice_month_ar_only),
     Mart(mart_utilization_month, "employer", _utilization_month),
+    Mart(mart_high_cost_year, "employer", _high_cost_year),
     Mart(mart_enrollment_month, "employer", _enrollment_month, extend=_enrollment_month),
     Mart(mart_employer_month, "employer", _employer_month, extend=_employer_month_enrollment_only),
 )}
