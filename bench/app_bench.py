@@ -177,8 +177,9 @@ class Browser:
         _, layout_s, layout_b = self._timed("layout", "GET", "/_dash-layout")
         routed, router_s, router_b = self.post(self.router, {"_pages_location.pathname": self.path,
                                                              "_pages_location.search": ""})
-        props: dict[str, dict] = {}
-        _walk(routed, props)
+        from dashboard.ui.registry import component_props
+
+        props = component_props(routed)
         return {"layout": (layout_s, layout_b), "router": (router_s, router_b)}, props
 
     def on_load(self, props: dict) -> list[str]:
@@ -201,19 +202,6 @@ class Browser:
             _, seconds, size = self.post(key, call)
             steps[key] = (seconds, size)
         return steps
-
-
-def _walk(node, found: dict) -> dict:
-    if isinstance(node, dict):
-        props = node.get("props")
-        if isinstance(props, dict) and isinstance(props.get("id"), str):
-            found[props["id"]] = props
-        for value in node.values():
-            _walk(value, found)
-    elif isinstance(node, list):
-        for value in node:
-            _walk(value, found)
-    return found
 
 
 def _summary(steps: dict, cards_key: str) -> dict:

@@ -125,20 +125,6 @@ def _outputs(key: str) -> list[dict] | dict:
     return outs if key.startswith("..") else outs[0]
 
 
-def _props(node, found: dict[str, dict]) -> dict[str, dict]:
-    """Every component's props by id in a Dash layout (JSON)."""
-    if isinstance(node, dict):
-        props = node.get("props")
-        if isinstance(props, dict) and isinstance(props.get("id"), str):
-            found[props["id"]] = props
-        for value in node.values():
-            _props(value, found)
-    elif isinstance(node, list):
-        for value in node:
-            _props(value, found)
-    return found
-
-
 class Stats:
     def __init__(self, max_requests: int) -> None:
         self.lock = threading.Lock()
@@ -227,7 +213,9 @@ class User:
                                                    "_pages_location.search": ""})
         if routed is None:
             return
-        props = _props(routed.json(), {})
+        from dashboard.ui.registry import component_props
+
+        props = component_props(routed.json())
         start, end = props.get(f"{self.prefix}-from", {}), props.get(f"{self.prefix}-to", {})
         first, last = start.get("value"), end.get("value")
         months = [o["value"] if isinstance(o, dict) else o for o in start.get("options") or []]

@@ -13,6 +13,7 @@ from dashboard import access, paging
 from dashboard.errors import AccessDenied, BadInput
 from dashboard.reports import report_page, run_report
 from dashboard.ui import registry
+from dashboard.ui.registry import component_props
 from dashboard.warehouse.engine import create_schema, writer_engine
 from tests.conftest import module_warehouse
 from tests.fixtures import load_employer_fixture, load_practice_fixture
@@ -162,19 +163,6 @@ def test_an_employer_users_grid_rows_are_the_suppressed_ones(app):
 
 # --- the first response ---------------------------------------------------------------------------------------
 
-def _ids(tree, found: dict) -> dict:
-    if isinstance(tree, dict):
-        props = tree.get("props")
-        if isinstance(props, dict) and isinstance(props.get("id"), str):
-            found[props["id"]] = props
-        for value in tree.values():
-            _ids(value, found)
-    elif isinstance(tree, list):
-        for value in tree:
-            _ids(value, found)
-    return found
-
-
 def first_response(app, who: str, path: str) -> tuple[int, int]:
     """Bytes of /_dash-layout, the router's answer and every server callback the page fires on load (grids:
     their first block), as the browser makes them; and how many callbacks that was."""
@@ -186,7 +174,7 @@ def first_response(app, who: str, path: str) -> tuple[int, int]:
     routed = dash_post(client, router, callbacks[router], {"_pages_location.pathname": path,
                                                            "_pages_location.search": ""})
     total += len(routed.data)
-    ids = _ids(routed.get_json(), {})
+    ids = component_props(routed.get_json())
     values = {f"{cid}.{prop}": value for cid, props in ids.items() for prop, value in props.items()}
     fired = 0
     for key, spec in callbacks.items():

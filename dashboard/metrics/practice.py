@@ -222,26 +222,14 @@ def denied_claims(conn: Connection, f: Filters) -> pd.DataFrame:
     the period, at claim level (line 0) or on a service line with its procedure code, the claim's CLP02
     status, and the remark codes (LQ on the line, MOA/MIA on the claim) that explain it; ``matched``
     says whether CLP01 names a claim in medical_claim. Source: X12 835 CAS, SVC, LQ; CARC/RARC lists."""
-    adj = m.stg_adjustment(f.practice_ids).subquery("adj")
-    cp, sl, rc = s.claim_payment, s.service_line_payment, s.remark_code
-    claim = m.stg_practice_claim(f.practice_ids).subquery("claim")
-    q = (
-        sa.select(adj.c.practice_id, adj.c.claim_id, adj.c.payer, adj.c.payment_date, cp.c.status_code,
-                  cp.c.charge_amount, cp.c.paid_amount, adj.c.line_number, sl.c.procedure_code, adj.c.group_code,
-                  adj.c.carc, adj.c.amount, claim.c.claim_id.is_not(None), adj.c.claim_payment_id)
-        .select_from(adj)
-        .join(cp, cp.c.claim_payment_id == adj.c.claim_payment_id)
-        .outerjoin(sl, sa.and_(sl.c.claim_payment_id == adj.c.claim_payment_id,
-                               sl.c.line_number == adj.c.line_number))
-        .outerjoin(claim, sa.and_(claim.c.claim_id == adj.c.claim_id, claim.c.practice_id == adj.c.practice_id))
-        .where(adj.c.category == "denial")
-        .where(_between(adj.c.payment_date, f.start, f.end_date))
-    )
+    base = _denied_claims_base(f)
+    rc = s.remark_code
     columns = ["practice_id", "claim_id", "payer", "payment_date", "claim_status", "claim_charge", "claim_paid",
                "line_number", "procedure_code", "group_code", "carc", "amount", "matched", "claim_payment_id"]
-    out = fetch(conn, q.order_by(adj.c.practice_id, adj.c.payment_date, adj.c.claim_id, adj.c.claim_payment_id,
-                                 adj.c.line_number, adj.c.group_code, adj.c.carc), columns)
-    listed = q.with_only_columns(adj.c.claim_payment_id).distinct().subquery("listed")
+    out = fetch(conn, sa.select(*[base.c[c] for c in columns])
+                .order_by(base.c.practice_id, base.c.payment_date, base.c.claim_id, base.c.claim_payment_id,
+                          base.c.line_number, base.c.group_code, base.c.carc), columns)
+    listed = sa.select(base.c.claim_payment_id).distinct().subquery("listed")
     remarks = fetch(conn, sa.select(rc.c.claim_payment_id, rc.c.line_number, rc.c.code)
                     .join(listed, listed.c.claim_payment_id == rc.c.claim_payment_id)
                     .where(m.within(rc.c.practice_id, f.practice_ids))

@@ -164,3 +164,19 @@ def nav_pages(scope: access.Scope) -> list[PageSpec]:
         return scope.can_view(p.audience)
 
     return sorted((p for p in PAGES.values() if visible(p)), key=lambda p: p.order)
+
+
+def component_props(tree: object, found: dict[str, dict] | None = None) -> dict[str, dict]:
+    """Every component's props by id in a Dash layout as JSON (a router or callback answer): what a browser
+    would hold, for tools and tests that call callbacks as the browser does."""
+    found = {} if found is None else found
+    if isinstance(tree, dict):
+        props = tree.get("props")
+        if isinstance(props, dict) and isinstance(props.get("id"), str):
+            found[props["id"]] = props
+        for value in tree.values():
+            component_props(value, found)
+    elif isinstance(tree, list):
+        for value in tree:
+            component_props(value, found)
+    return found
