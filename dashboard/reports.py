@@ -114,8 +114,8 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            privacy=di.UTILIZATION),
     Report("high-cost-claimants", "High-cost claimants", "employer",
            ("employer_id", "period", "band", "claimants", "paid", "pct_of_paid"), em.high_cost_claimants,
-           "Members by total paid in the period (for employer users: the calendar year of its last month), "
-           "in $50k/$100k/$500k/$1M bands.",
+           "Members by total paid over the calendar (plan) year of the selection's last month, in "
+           "$50k/$100k/$500k/$1M bands.",
            money=("paid",), rates=("pct_of_paid",), privacy=di.HIGH_COST),
 )}
 
