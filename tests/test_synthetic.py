@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 
 from dashboard.errors import BadInput
 from dashboard.warehouse import schema as s
+from dashboard.warehouse import semantic
 from dashboard.warehouse.engine import create_schema, writer_engine
 from dashboard.warehouse.synthetic import DEMO_AS_OF, OPEN_SPAN_END, WINDOW_START, DemoSummary, generate_demo
 
@@ -35,7 +36,9 @@ CLAIMS, SEED = 20_000, 7
 AS_OF = pd.Timestamp(DEMO_AS_OF)
 CONTRACTUAL = ("45", "A2", "253", "42", "59", "131", "94")
 COST_SHARE = ("1", "2", "3", "66")
-TABLES = [t.name for t in s.metadata.sorted_tables if t.name != "calendar_month"]
+# the tables a demo fills (not the calendar, not the marts and their state, which are derived from these)
+TABLES = [t.name for t in s.metadata.sorted_tables
+          if t.name != "calendar_month" and t.name not in (*semantic.MARTS, semantic.mart_state.name)]
 MONEY = ("amount", "paid_amount", "allowed_amount", "charge_amount", "coinsurance_amount", "copayment_amount",
          "deductible_amount", "total_cost_amount", "patient_responsibility")
 
