@@ -39,6 +39,21 @@ def pg_server() -> str:
     return PG_ADMIN_URL
 
 
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis at 127.0.0.1:6379 (shared rate limits, the shared report cache); required in CI."""
+    import redis
+
+    url = os.environ.get("DASHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.exceptions.RedisError:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is required in CI and is not reachable at {url}")
+        pytest.skip("Redis not reachable")
+    return url
+
+
 def new_pg_database(admin_url: str) -> tuple[str, callable]:
     name = f"dash_test_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")

@@ -12,7 +12,6 @@ import datetime as dt
 import email
 import io
 import json
-import os
 import re
 import time
 import uuid
@@ -340,23 +339,10 @@ def test_rate_limit_per_ip(new_app, path):
     assert form_post(client, path, data, environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code != 429
 
 
-def _redis_url() -> str:
+def test_rate_limit_is_shared_by_workers_through_redis(new_app, redis_url):
     import redis
 
-    url = os.environ.get("DASHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except redis.exceptions.RedisError:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is required in CI and is not reachable at {url}")
-        pytest.skip("Redis not reachable")
-    return url
-
-
-def test_rate_limit_is_shared_by_workers_through_redis(new_app):
-    import redis
-
-    url, prefix = _redis_url(), f"test-{uuid.uuid4().hex}"
+    url, prefix = redis_url, f"test-{uuid.uuid4().hex}"
     workers = [new_app(redis_url=url, rate_limit_prefix=prefix, login_rate_limit="3 per minute")
                for _ in range(2)]
     try:

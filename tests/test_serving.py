@@ -41,20 +41,6 @@ CLAIM_COLUMNS = {"claim_id", "trace_number", "member_id", "person_id", "patient_
 
 
 @pytest.fixture
-def redis_url() -> str:
-    import redis
-
-    url = os.environ.get("DASHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except redis.exceptions.RedisError:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is required in CI and is not reachable at {url}")
-        pytest.skip("Redis not reachable")
-    return url
-
-
-@pytest.fixture
 def store(redis_url):
     """A Redis client and a key prefix of this test's own; every key under it is removed afterwards."""
     import redis

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 
 from dashboard.files import DUCKDB_COMPANIONS, make_private, private_umask
 from dashboard.warehouse import schema, semantic
-from dashboard.warehouse.engine import calendar_rows, duckdb_path, writer_engine
+from dashboard.warehouse.engine import calendar_rows, cap_duckdb_memory, duckdb_path, writer_engine
 
 T = TypeVar("T")
 
@@ -103,15 +103,13 @@ def _rebuild_duckdb(path: Path, fill: Callable[[Connection, Callable[[], None]],
     engine = writer_engine(f"duckdb:///{tmp}")
     try:
         with engine.connect() as conn:
-            raw = conn.connection.driver_connection
-            raw.execute(f"SET memory_limit = '{BUILD_MEMORY_LIMIT}'")
-            raw.execute(f"SET temp_directory = '{spill}'")
+            cap_duckdb_memory(conn, BUILD_MEMORY_LIMIT, spill)
             _create_tables(conn)
             conn.execute(schema.calendar_month.insert(), calendar_rows())
             result = fill(conn, conn.commit)
             conn.commit()
             _release_memory()  # the fill's batches, before DuckDB may use more
-            raw.execute(f"SET memory_limit = '{MARTS_MEMORY_LIMIT}'")
+            cap_duckdb_memory(conn, MARTS_MEMORY_LIMIT)
             semantic.refresh_marts(conn)  # the pages read these, never the facts
             conn.commit()
         engine.dispose()

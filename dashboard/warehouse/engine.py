@@ -72,6 +72,15 @@ def writer_engine(url: str) -> Engine:
     return sa.create_engine(parsed, pool_pre_ping=True)
 
 
+def cap_duckdb_memory(conn: Connection, limit: str, spill: Path | None = None) -> None:
+    """Cap a DuckDB writer's memory (by default it takes 80% of the RAM and keeps every block it wrote);
+    past the cap it spills to ``spill``, a private directory beside the file being written."""
+    raw = conn.connection.driver_connection
+    raw.execute(f"SET memory_limit = '{limit}'")
+    if spill is not None:
+        raw.execute(f"SET temp_directory = '{spill}'")
+
+
 def has_schema(bind: Engine | sa.Connection) -> bool:
     return sa.inspect(bind).has_table("medical_claim")
 

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 
 from dashboard.files import DUCKDB_COMPANIONS, make_private, open_private, private_dir, private_umask
 from dashboard.warehouse import schema, semantic
-from dashboard.warehouse.engine import calendar_rows, duckdb_path, ensure_indexes, writer_engine
+from dashboard.warehouse.engine import calendar_rows, cap_duckdb_memory, duckdb_path, ensure_indexes, writer_engine
 
 LOAD_MEMORY_LIMIT = "2GB"
 
@@ -76,9 +76,7 @@ def load_transaction(url: str) -> Iterator[Connection]:
             with engine.begin() as conn:
                 # DuckDB would take 80% of the RAM for a mart refresh of a 10M-claim warehouse (12 GB seen);
                 # capped, it spills to a private directory beside the copy instead.
-                raw = conn.connection.driver_connection
-                raw.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
-                raw.execute(f"SET temp_directory = '{spill}'")
+                cap_duckdb_memory(conn, LOAD_MEMORY_LIMIT, spill)
                 _ensure_schema(conn)
                 yield conn
                 _refresh_touched(conn)
