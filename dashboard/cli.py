@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 
-from dashboard import access, exports, reports
+from dashboard import access, reports
 from dashboard.config import load_settings
 from dashboard.errors import BadInput, DashboardError, NotFound, WarehouseMissing
 
@@ -124,23 +124,22 @@ def report(name: str, email: str | None, start: str | None, end: str | None, pra
 
     settings = load_settings()
     scope = _scope_for_email(email)
-    result = reports.run_report(name, scope=scope, engine=reader_engine(settings.warehouse_url), start=start,
-                                end=end, practice=list(practice) or None, employer=list(employer) or None)
+    result = reports.export_report(name, scope=scope, engine=reader_engine(settings.warehouse_url), start=start,
+                                   end=end, practice=list(practice) or None, employer=list(employer) or None)
     if email:
         service.audit(_app_db(), "export", user_id=scope.user_id, email=scope.email, ip="cli",
-                      detail={"report": name, "rows": len(result.frame), "from": f"{result.filters.start:%Y-%m}",
+                      detail={"report": name, "rows": result.rows, "from": f"{result.filters.start:%Y-%m}",
                               "to": f"{result.filters.end:%Y-%m}"})
-    chunks = exports.iter_csv(result.frame, money=result.report.money)
     if output:
         tmp = Path(output).with_name(Path(output).name + ".part")
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
-            for chunk in chunks:
+        with open(tmp, "wb") as handle:
+            for chunk in result.body:
                 handle.write(chunk)
         os.replace(tmp, output)
-        click.echo(f"{len(result.frame)} rows written to {output}", err=True)
+        click.echo(f"{result.rows} rows written to {output}", err=True)
     else:
-        for chunk in chunks:
-            sys.stdout.write(chunk)
+        for chunk in result.body:
+            click.echo(chunk, nl=False)  # bytes go to the binary stream as they are
 
 
 LOAD_FORMATS = ("tuva", "x12-835", "x12-834")

@@ -2,21 +2,22 @@
 
 A report is a metric (or a join of metrics) plus its columns, its audience and, for employer
 reports, its suppression rule. Pages, the CSV export route and ``dashboard report`` all call
-:func:`run_report`, so they cannot disagree about a number or about who may see it.
+:func:`run_report` (claim-level reports: :func:`report_page` and :func:`export_report`, over the same rows), so
+they cannot disagree about a number or about who may see it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from dashboard import access, paging
+from dashboard import access, exports, paging
 from dashboard import deidentified as di
 from dashboard.errors import AccessDenied, NotFound
 from dashboard.metrics import employer as em
@@ -294,11 +295,22 @@ RAW_FRAMES: dict[str, Callable[[Connection, Filters], pd.DataFrame]] = {
 
 # --- one page of a report (the grids' server-side row model) ------------------------------------------------
 
-# Claim-level reports page in the warehouse (ORDER BY/LIMIT/OFFSET + a count); with the columns that can be
-# sorted and filtered there (remark codes are looked up per page, so they cannot).
-PAGED_IN_SQL: dict[str, tuple[Callable[..., tuple[pd.DataFrame, int]], tuple[str, ...]]] = {
-    "denied-claims": (pm.denied_claims_page, pm.DENIED_CLAIMS_PAGED),
-    "remittances": (pm.remittances_page, pm.REMITTANCES_PAGED),
+@dataclass(frozen=True)
+class ClaimRows:
+    """How a claim-level report is read in the warehouse (over a claim-grain mart), never whole in memory:
+    a page at a time (ORDER BY/LIMIT/OFFSET and a count) for the grids, every row written by the warehouse
+    for a CSV."""
+
+    page: Callable[..., tuple[pd.DataFrame, int]]
+    columns: tuple[str, ...]  # the columns a page can be sorted and filtered on
+    rows: Callable[[Filters], sa.Subquery]  # the scope's and period's rows, unordered
+    order: tuple[str, ...]  # the report's own order; it identifies a row
+
+
+PAGED_IN_SQL: dict[str, ClaimRows] = {
+    "denied-claims": ClaimRows(pm.denied_claims_page, pm.DENIED_CLAIMS_PAGED, pm.denied_claims_rows,
+                               pm.DENIED_CLAIMS_ORDER),
+    "remittances": ClaimRows(pm.remittances_page, pm.REMITTANCES_PAGED, pm.remittances_rows, pm.REMITTANCES_ORDER),
 }
 
 
@@ -313,7 +325,7 @@ class ReportPage:
 def sortable_columns(report: Report, *, deidentified: bool = False) -> tuple[str, ...]:
     """The columns :func:`report_page` can sort and filter ``report`` on."""
     if report.name in PAGED_IN_SQL:
-        return PAGED_IN_SQL[report.name][1]
+        return PAGED_IN_SQL[report.name].columns
     return (*report.columns, *(("suppressed",) if deidentified and report.privacy is not None else ()))
 
 
@@ -332,11 +344,47 @@ def report_page(name: str, *, scope: access.Scope, engine: Engine, start: str | 
                             employer=employer, cache=cache)
         frame, total = paging.frame_page(result.frame, sort=sort, filters=filters, offset=offset, limit=limit)
         return ReportPage(report, result.filters, frame, total)
+    _require_claim_rows(scope, report)
+    with _Reader(engine, cache) as reader:
+        resolved = _resolve(reader, scope, start=start, end=end, practice=practice, employer=employer)
+        frame, total = PAGED_IN_SQL[report.name].page(reader.conn, resolved, sort=sort, filters=filters,
+                                                      offset=offset, limit=limit)
+    return ReportPage(report, resolved, shape(report, frame), total)
+
+
+def _require_claim_rows(scope: access.Scope, report: Report) -> None:
     access.require_audience(scope, report.audience)
     if scope.deidentified:  # as in run_report: claim rows have no protection, so never theirs
         raise AccessDenied("this report is not available to de-identified viewers")
-    build, _ = PAGED_IN_SQL[report.name]
+
+
+# --- a whole report as CSV ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReportExport:
+    report: Report
+    filters: Filters
+    rows: int
+    body: Iterator[bytes]  # the CSV (exports' rules), read as it is sent
+
+
+def export_report(name: str, *, scope: access.Scope, engine: Engine, start: str | dt.date | None = None,
+                  end: str | dt.date | None = None, practice: Iterable[str] | str | None = None,
+                  employer: Iterable[str] | str | None = None, cache: ReportCache | None = None) -> ReportExport:
+    """A report as CSV for a scope, the rows :func:`run_report` gives: aggregate reports from its frame (the
+    same cache and suppression); claim-level reports written by the warehouse from the rows their grid pages,
+    so a million-row export costs the server neither the time nor the memory of a frame."""
+    report = get_report(name)
+    if report.name not in PAGED_IN_SQL:
+        result = run_report(name, scope=scope, engine=engine, start=start, end=end, practice=practice,
+                            employer=employer, cache=cache)
+        body = (chunk.encode() for chunk in exports.iter_csv(result.frame, money=report.money))
+        return ReportExport(report, result.filters, len(result.frame), body)
+    _require_claim_rows(scope, report)
+    claim_rows = PAGED_IN_SQL[report.name]
     with _Reader(engine, cache) as reader:
         resolved = _resolve(reader, scope, start=start, end=end, practice=practice, employer=employer)
-        frame, total = build(reader.conn, resolved, sort=sort, filters=filters, offset=offset, limit=limit)
-    return ReportPage(report, resolved, shape(report, frame), total)
+        rows = claim_rows.rows(resolved)
+        count = reader.conn.execute(sa.select(sa.func.count()).select_from(rows)).scalar_one()
+    body = exports.iter_query_csv(engine, rows, columns=report.columns, order=claim_rows.order, money=report.money)
+    return ReportExport(report, resolved, int(count), body)

@@ -168,7 +168,7 @@ def export_report(name: str):
     """GET /export/<name>.csv?from=YYYY-MM&to=YYYY-MM&practice=ID&employer=ID, streamed."""
     services = current_app.extensions["dashboard"]
     scope = access.current_scope()
-    result = reports.run_report(
+    result = reports.export_report(
         name, scope=scope, engine=services.warehouse(), start=request.args.get("from"),
         end=request.args.get("to"), practice=request.args.getlist("practice") or None,
         employer=request.args.getlist("employer") or None, cache=services.report_cache,
@@ -176,10 +176,9 @@ def export_report(name: str):
     service.audit(services.app_db, "export", user_id=scope.user_id, email=scope.email, ip=views.client_ip(),
                   detail={"report": name, "from": f"{result.filters.start:%Y-%m}", "to": f"{result.filters.end:%Y-%m}",
                           "practices": list(result.filters.practice_ids or []),
-                          "employers": list(result.filters.employer_ids or []), "rows": len(result.frame)})
-    body = exports.iter_csv(result.frame, money=result.report.money)
+                          "employers": list(result.filters.employer_ids or []), "rows": result.rows})
     filename = f"{name}_{result.filters.start:%Y-%m}_{result.filters.end:%Y-%m}.csv"
-    return Response(stream_with_context(body), mimetype="text/csv",
+    return Response(stream_with_context(result.body), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 

@@ -221,41 +221,17 @@ def denied_claims(conn: Connection, f: Filters) -> pd.DataFrame:
     """The denial worklist: each denial adjustment (CAS in the denial category) of a remittance paid in
     the period, at claim level (line 0) or on a service line with its procedure code, the claim's CLP02
     status, and the remark codes (LQ on the line, MOA/MIA on the claim) that explain it; ``matched``
-    says whether CLP01 names a claim in medical_claim. Source: X12 835 CAS, SVC, LQ; CARC/RARC lists."""
-    base = _denied_claims_base(f)
-    rc = s.remark_code
-    columns = ["practice_id", "claim_id", "payer", "payment_date", "claim_status", "claim_charge", "claim_paid",
-               "line_number", "procedure_code", "group_code", "carc", "amount", "matched", "claim_payment_id"]
-    out = fetch(conn, sa.select(*[base.c[c] for c in columns])
-                .order_by(base.c.practice_id, base.c.payment_date, base.c.claim_id, base.c.claim_payment_id,
-                          base.c.line_number, base.c.group_code, base.c.carc), columns)
-    listed = sa.select(base.c.claim_payment_id).distinct().subquery("listed")
-    remarks = fetch(conn, sa.select(rc.c.claim_payment_id, rc.c.line_number, rc.c.code)
-                    .join(listed, listed.c.claim_payment_id == rc.c.claim_payment_id)
-                    .where(m.within(rc.c.practice_id, f.practice_ids))
-                    .order_by(rc.c.claim_payment_id, rc.c.line_number, rc.c.remark_seq),
-                    ["claim_payment_id", "line_number", "code"])
-    return _with_remark_codes(out, remarks)
+    says whether CLP01 names a claim in medical_claim. Source: X12 835 CAS, SVC, LQ; CARC/RARC lists.
+    Read from ``mart_denial_line`` (one row per denial adjustment)."""
+    base = denied_claims_rows(f)
+    q = sa.select(*[base.c[c] for c in DENIED_CLAIMS_PAGED]).order_by(*[base.c[c] for c in DENIED_CLAIMS_ORDER])
+    return _denial_rows(fetch(conn, q, list(DENIED_CLAIMS_PAGED)))
 
 
-def _with_remark_codes(out: pd.DataFrame, remarks: pd.DataFrame) -> pd.DataFrame:
-    """Denial rows with the remark codes (LQ, MOA/MIA) of their line; a claim-level remark (line 0)
-    explains every line of the claim."""
-    by_line: dict[tuple[str, int], list[str]] = {}
-    for r in remarks.itertuples(index=False):
-        by_line.setdefault((r.claim_payment_id, int(r.line_number)), []).append(r.code)
-
-    def codes(claim_payment_id: str, line_number: int) -> str:
-        found = by_line.get((claim_payment_id, line_number), [])
-        if line_number != 0:
-            found = found + by_line.get((claim_payment_id, 0), [])
-        return ",".join(dict.fromkeys(found))
-
-    out = out.copy()
+def _denial_rows(out: pd.DataFrame) -> pd.DataFrame:
     out["line_number"] = out["line_number"].astype("int64")
-    out["remark_codes"] = [codes(c, n) for c, n in zip(out["claim_payment_id"], out["line_number"], strict=True)]
     out["matched"] = out["matched"].astype(bool)
-    return out.drop(columns="claim_payment_id")
+    return out
 
 
 def payer_mix(conn: Connection, f: Filters) -> pd.DataFrame:
@@ -276,9 +252,8 @@ def remittances(conn: Connection, f: Filters) -> pd.DataFrame:
     """835 payments (BPR/TRN) in the period: trace number, payer, payment date, method, amount and the
     number of claims (CLP) in each; ``unmatched_claims`` counts CLPs whose CLP01 matches no claim.
     Read from ``mart_remittance`` (one row per payment)."""
-    base = _remittances_base(f)
-    q = sa.select(*[base.c[c] for c in REMITTANCES_PAGED]).order_by(base.c.practice_id, base.c.payment_date,
-                                                                     base.c.trace_number)
+    base = remittances_rows(f)
+    q = sa.select(*[base.c[c] for c in REMITTANCES_PAGED]).order_by(*[base.c[c] for c in REMITTANCES_ORDER])
     return fetch(conn, q, list(REMITTANCES_PAGED))
 
 
@@ -344,39 +319,32 @@ def practice_summary(conn: Connection, f: Filters) -> pd.DataFrame:
 # so that a 200k-claim practice never ships (or even fetches) every claim. tests/test_pages.py holds each page
 # to the full report.
 
-def _denied_claims_base(f: Filters) -> sa.Subquery:
-    adj = m.stg_adjustment(f.practice_ids).subquery("adj")
-    cp, sl = s.claim_payment, s.service_line_payment
-    claim = m.stg_practice_claim(f.practice_ids).subquery("claim")
-    return (
-        sa.select(adj.c.practice_id, adj.c.claim_id, adj.c.payer, adj.c.payment_date,
-                  cp.c.status_code.label("claim_status"), cp.c.charge_amount.label("claim_charge"),
-                  cp.c.paid_amount.label("claim_paid"), adj.c.line_number, sl.c.procedure_code, adj.c.group_code,
-                  adj.c.carc, adj.c.amount, claim.c.claim_id.is_not(None).label("matched"), adj.c.claim_payment_id)
-        .select_from(adj)
-        .join(cp, cp.c.claim_payment_id == adj.c.claim_payment_id)
-        .outerjoin(sl, sa.and_(sl.c.claim_payment_id == adj.c.claim_payment_id,
-                               sl.c.line_number == adj.c.line_number))
-        .outerjoin(claim, sa.and_(claim.c.claim_id == adj.c.claim_id, claim.c.practice_id == adj.c.practice_id))
-        .where(adj.c.category == "denial")
-        .where(_between(adj.c.payment_date, f.start, f.end_date))
-        .subquery("denied")
-    )
+def denied_claims_rows(f: Filters) -> sa.Subquery:
+    """The worklist's rows in the scope and period (unordered): what its pages and its CSV read."""
+    dl = sem.source(sem.mart_denial_line)
+    return (sa.select(dl)
+            .where(m.within(dl.c.practice_id, f.practice_ids), _between(dl.c.payment_date, f.start, f.end_date))
+            .subquery("denied"))
 
 
 DENIED_CLAIMS_PAGED = ("practice_id", "claim_id", "payer", "payment_date", "claim_status", "claim_charge",
-                       "claim_paid", "line_number", "procedure_code", "group_code", "carc", "amount", "matched")
+                       "claim_paid", "line_number", "procedure_code", "group_code", "carc", "amount", "matched",
+                       "remark_codes")
+# the worklist's own order; (practice, claim payment, line, adjustment) identifies a row, so pages are exact
+DENIED_CLAIMS_ORDER = ("practice_id", "payment_date", "claim_id", "claim_payment_id", "line_number", "group_code",
+                       "carc", "adjustment_seq")
 
 
 def _page(conn: Connection, base: sa.Subquery, names: Sequence[str], default_order: Sequence[str],
           sort: Sequence[paging.Sort], filters: Sequence[paging.ColumnFilter], offset: int, limit: int,
-          hidden: Sequence[str] = ()) -> tuple[pd.DataFrame, int]:
+          hidden: Sequence[str] = (), unique: bool = False) -> tuple[pd.DataFrame, int]:
+    """``unique``: the default order identifies a row, so it alone breaks ties (fewer sort keys)."""
     columns = {name: base.c[name] for name in names}
     where = paging.sql_where(columns, filters)
     offset, limit = paging.clamp(offset, limit)
     total = conn.execute(sa.select(sa.func.count()).select_from(base).where(*where)).scalar_one()
     # The default order first, then every other column: ties are then only between identical rows.
-    ties = [*default_order, *[n for n in [*names, *hidden] if n not in default_order]]
+    ties = [*default_order, *([] if unique else [n for n in [*names, *hidden] if n not in default_order])]
     order = paging.sql_order(columns, sort, [base.c[n].asc().nulls_last() for n in ties])
     q = sa.select(*[base.c[n] for n in [*names, *hidden]]).where(*where).order_by(*order).offset(offset).limit(limit)
     return fetch(conn, q, [*names, *hidden]), int(total)
@@ -385,22 +353,14 @@ def _page(conn: Connection, base: sa.Subquery, names: Sequence[str], default_ord
 def denied_claims_page(conn: Connection, f: Filters, *, sort: Sequence[paging.Sort] = (),
                        filters: Sequence[paging.ColumnFilter] = (), offset: int = 0,
                        limit: int = paging.MAX_ROWS) -> tuple[pd.DataFrame, int]:
-    """One page of :func:`denied_claims` (same rows and columns) and the number of matching rows. Sorting and
-    filtering work on every column but ``remark_codes``, which is looked up for the page's rows only."""
-    base = _denied_claims_base(f)
-    out, total = _page(conn, base, DENIED_CLAIMS_PAGED,
-                       ["practice_id", "payment_date", "claim_id", "claim_payment_id", "line_number", "group_code",
-                        "carc"], sort, filters, offset, limit, hidden=("claim_payment_id",))
-    rc = s.remark_code
-    ids = sorted(set(out["claim_payment_id"]))
-    remarks = fetch(conn, sa.select(rc.c.claim_payment_id, rc.c.line_number, rc.c.code)
-                    .where(rc.c.claim_payment_id.in_(ids or [""]), m.within(rc.c.practice_id, f.practice_ids))
-                    .order_by(rc.c.claim_payment_id, rc.c.line_number, rc.c.remark_seq),
-                    ["claim_payment_id", "line_number", "code"])
-    return _with_remark_codes(out, remarks), total
+    """One page of :func:`denied_claims` (same rows and columns) and the number of matching rows."""
+    out, total = _page(conn, denied_claims_rows(f), DENIED_CLAIMS_PAGED, DENIED_CLAIMS_ORDER, sort, filters,
+                       offset, limit, hidden=("claim_payment_id", "adjustment_seq"), unique=True)
+    return _denial_rows(out.drop(columns=["claim_payment_id", "adjustment_seq"])), total
 
 
-def _remittances_base(f: Filters) -> sa.Subquery:
+def remittances_rows(f: Filters) -> sa.Subquery:
+    """The remittances in the scope and period (unordered): what their pages and their CSV read."""
     rm = sem.source(sem.mart_remittance)
     return (sa.select(rm.c.practice_id, rm.c.trace_number, rm.c.payer, rm.c.payment_date, rm.c.method, rm.c.amount,
                       rm.c.claims, rm.c.unmatched_claims, rm.c.remittance_id)
@@ -410,12 +370,13 @@ def _remittances_base(f: Filters) -> sa.Subquery:
 
 REMITTANCES_PAGED = ("practice_id", "trace_number", "payer", "payment_date", "method", "amount", "claims",
                      "unmatched_claims")
+REMITTANCES_ORDER = ("practice_id", "payment_date", "trace_number", "remittance_id")
 
 
 def remittances_page(conn: Connection, f: Filters, *, sort: Sequence[paging.Sort] = (),
                      filters: Sequence[paging.ColumnFilter] = (), offset: int = 0,
                      limit: int = paging.MAX_ROWS) -> tuple[pd.DataFrame, int]:
     """One page of :func:`remittances` (same rows and columns) and the number of matching rows."""
-    out, total = _page(conn, _remittances_base(f), REMITTANCES_PAGED, ["practice_id", "payment_date", "trace_number"],
-                       sort, filters, offset, limit, hidden=("remittance_id",))
+    out, total = _page(conn, remittances_rows(f), REMITTANCES_PAGED, REMITTANCES_ORDER, sort, filters, offset, limit,
+                       hidden=("remittance_id",), unique=True)
     return out.drop(columns="remittance_id"), total

@@ -57,7 +57,8 @@ def stg_adjustment(practice_ids: Sequence[str] | None) -> Select:
     a, cp, r = s.claim_adjustment, s.claim_payment, s.remittance
     return (
         sa.select(
-            a.c.practice_id, cp.c.claim_id, a.c.claim_payment_id, a.c.line_number, a.c.group_code, a.c.carc,
+            a.c.practice_id, cp.c.claim_id, a.c.claim_payment_id, a.c.line_number, a.c.adjustment_seq,
+            a.c.group_code, a.c.carc,
             a.c.amount, d.adjustment_category(a.c.group_code, a.c.carc).label("category"),
             r.c.payment_date, sa.func.coalesce(r.c.payer_id, r.c.payer_name).label("payer"),
         )

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy import Column, Date, Integer, Numeric, String, Table
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import FromClause, Select
 
@@ -120,6 +121,20 @@ mart_remittance = Table(
 )
 sa.Index("ix_mart_remittance", mart_remittance.c.practice_id, mart_remittance.c.payment_date)
 
+mart_denial_line = Table(
+    "mart_denial_line", metadata,
+    Column("practice_id", String, nullable=False), Column("claim_payment_id", String, nullable=False),
+    Column("line_number", Integer, nullable=False), Column("adjustment_seq", Integer, nullable=False),
+    Column("claim_id", String), Column("payer", String), Column("payment_date", Date, nullable=False),
+    Column("claim_status", String), Column("claim_charge", Money), Column("claim_paid", Money),
+    Column("procedure_code", String), Column("group_code", String, nullable=False),
+    Column("carc", String, nullable=False), Column("amount", Money, nullable=False),
+    Column("matched", sa.Boolean, nullable=False), Column("remark_codes", String, nullable=False),
+)
+# PostgreSQL pages it by index; DuckDB by zone maps (rows are written in practice and payment-date order)
+sa.Index("ix_mart_denial_line", mart_denial_line.c.practice_id, mart_denial_line.c.payment_date
+         ).ddl_if(dialect="postgresql")
+
 mart_enrollment_month = Table(
     "mart_enrollment_month", metadata,
     Column("employer_id", String, nullable=False), Column("month", Date, nullable=False),
@@ -175,7 +190,7 @@ mart_utilization_month = Table(
 
 # The horizon the marts were last built to (months a later load adds are added for every tenant), and the
 # version of their definitions: marts built by another version are refused until `dashboard marts refresh`.
-MARTS_VERSION = 4
+MARTS_VERSION = 5
 mart_state = Table("mart_state", metadata, Column("horizon", Date), Column("version", Integer))
 
 
@@ -425,6 +440,45 @@ def _remittance(ids: Ids, *, window: Window) -> Select:
             .where(m.within(r.c.practice_id, ids)))
 
 
+def _denial_line(ids: Ids, *, window: Window) -> Select:
+    """Grain: one denial adjustment (a CAS in the denial category: claim level is line 0) of an 835 claim
+    payment, with its claim's CLP02 status, charge and paid, the line's procedure, whether CLP01 names a
+    claim of the practice (``matched``), and the remark codes that explain it: the line's own (LQ) in
+    their order, then the claim's (MOA/MIA, line 0), each once. The denial worklist pages these rows."""
+    adj = m.stg_adjustment(ids).subquery("adj")
+    cp, sl, rc = s.claim_payment, s.service_line_payment, s.remark_code
+    claim = m.stg_practice_claim(ids).subquery("claim")
+    denied = sa.select(adj).where(adj.c.category == "denial").subquery("denied")
+    keys = sa.select(denied.c.claim_payment_id, denied.c.line_number).distinct().subquery("keys")
+    rank = sa.case((rc.c.line_number == keys.c.line_number, 0), else_=1) * 1_000_000 + rc.c.remark_seq
+    ranked = (sa.select(keys.c.claim_payment_id, keys.c.line_number, rc.c.code, sa.func.min(rank).label("rank"))
+              .select_from(keys)
+              .join(rc, sa.and_(rc.c.claim_payment_id == keys.c.claim_payment_id,
+                                sa.or_(rc.c.line_number == keys.c.line_number, rc.c.line_number == 0)))
+              .where(m.within(rc.c.practice_id, ids))
+              .group_by(keys.c.claim_payment_id, keys.c.line_number, rc.c.code)).subquery("ranked")
+    codes = (sa.select(ranked.c.claim_payment_id, ranked.c.line_number,
+                       sa.func.string_agg(ranked.c.code, aggregate_order_by(sa.literal_column("','"), ranked.c.rank))
+                       .label("codes"))
+             .group_by(ranked.c.claim_payment_id, ranked.c.line_number)).subquery("codes")
+    return (
+        sa.select(denied.c.practice_id, denied.c.claim_payment_id, denied.c.line_number, denied.c.adjustment_seq,
+                  denied.c.claim_id, denied.c.payer, denied.c.payment_date, cp.c.status_code.label("claim_status"),
+                  cp.c.charge_amount.label("claim_charge"), cp.c.paid_amount.label("claim_paid"),
+                  sl.c.procedure_code, denied.c.group_code, denied.c.carc, denied.c.amount,
+                  claim.c.claim_id.is_not(None).label("matched"),
+                  sa.func.coalesce(codes.c.codes, "").label("remark_codes"))
+        .select_from(denied)
+        .join(cp, cp.c.claim_payment_id == denied.c.claim_payment_id)
+        .outerjoin(sl, sa.and_(sl.c.claim_payment_id == denied.c.claim_payment_id,
+                               sl.c.line_number == denied.c.line_number))
+        .outerjoin(claim, sa.and_(claim.c.claim_id == denied.c.claim_id,
+                                  claim.c.practice_id == denied.c.practice_id))
+        .outerjoin(codes, sa.and_(codes.c.claim_payment_id == denied.c.claim_payment_id,
+                                  codes.c.line_number == denied.c.line_number))
+    )
+
+
 def _enrollment_month(ids: Ids, *, window: Window) -> Select:
     """Grain: employer × month × plan × tier; members and subscribers enrolled, adds and terms."""
     mm = m.int_member_month(ids).subquery("mm")
@@ -560,6 +614,7 @@ MARTS: dict[str, Mart] = {mart.table.name: mart for mart in (
     Mart(mart_payer_month, "practice", _payer_month),
     Mart(mart_adjustment_month, "practice", _adjustment_month),
     Mart(mart_remittance, "practice", _remittance),
+    Mart(mart_denial_line, "practice", _denial_line),
     Mart(mart_member_month, "employer", _member_month),
     Mart(mart_spend_month, "employer", _spend_month),
     Mart(mart_ar_interval, "practice", _ar_interval),
