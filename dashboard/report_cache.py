@@ -82,9 +82,9 @@ def shareable(key: Hashable) -> bool:
     aggregate frames do."""
     if not (isinstance(key, tuple) and len(key) == 4 and isinstance(key[1], str)):
         return False
-    from dashboard.reports import CATALOG  # here: dashboard.reports imports this module
+    from dashboard.reports import CATALOG, SHAPED  # here: dashboard.reports imports this module
 
-    report = CATALOG.get(key[1])
+    report = CATALOG.get(key[1].removesuffix(SHAPED))
     if report is not None:
         return not report.claim_level
     return key[1] in AGGREGATE_FRAMES

@@ -252,7 +252,7 @@ def run_report(name: str, *, scope: access.Scope, engine: Engine, start: str | d
         version = reader.memo("version", data_version) if cache is not None else None
 
         def raw(metric: str, f: Filters) -> pd.DataFrame:
-            build = RAW_FRAMES[metric]
+            build = _frame_builder(metric)
             if cache is None:
                 return build(reader.conn, f)
             return cache.frame((reader.url, metric, f, version), lambda: build(reader.conn, f))
@@ -260,10 +260,20 @@ def run_report(name: str, *, scope: access.Scope, engine: Engine, start: str | d
         if scope.deidentified:
             if report.privacy is None:  # deny by default: a report without a protection is not theirs
                 raise AccessDenied("this report is not available to de-identified viewers")
-            frame = report.privacy.build(filters, raw)
-        else:
-            frame = raw(report.name, filters)
-    return ReportResult(report, filters, shape(report, frame))
+            # suppression runs on every read: what is cached are the frames it starts from
+            return ReportResult(report, filters, shape(report, report.privacy.build(filters, raw)))
+        # everyone else reads the finished frame, so a warm request costs a copy
+        return ReportResult(report, filters, raw(f"{report.name}{SHAPED}", filters))
+
+
+SHAPED = ":shaped"  # a RAW_FRAMES name with this suffix: the report's frame as run_report returns it
+
+
+def _frame_builder(metric: str) -> Callable[[Connection, Filters], pd.DataFrame]:
+    if metric.endswith(SHAPED):
+        report = CATALOG[metric.removesuffix(SHAPED)]
+        return lambda conn, f: shape(report, RAW_FRAMES[report.name](conn, f))
+    return RAW_FRAMES[metric]
 
 
 def shape(report: Report, frame: pd.DataFrame) -> pd.DataFrame:
@@ -347,9 +357,18 @@ def report_page(name: str, *, scope: access.Scope, engine: Engine, start: str | 
     _require_claim_rows(scope, report)
     with _Reader(engine, cache) as reader:
         resolved = _resolve(reader, scope, start=start, end=end, practice=practice, employer=employer)
-        frame, total = PAGED_IN_SQL[report.name].page(reader.conn, resolved, sort=sort, filters=filters,
-                                                      offset=offset, limit=limit)
-    return ReportPage(report, resolved, shape(report, frame), total)
+
+        def page() -> tuple[pd.DataFrame, int]:
+            return PAGED_IN_SQL[report.name].page(reader.conn, resolved, sort=tuple(sort), filters=tuple(filters),
+                                                  offset=offset, limit=limit)
+
+        if cache is None:
+            frame, total = page()
+        else:  # a memo stays in this process: claim rows never reach the shared tier
+            version = reader.memo("version", data_version)
+            key = (reader.url, "page", report.name, resolved, tuple(sort), tuple(filters), offset, limit, version)
+            frame, total = cache.memo(key, page)
+    return ReportPage(report, resolved, shape(report, frame.copy()), total)
 
 
 def _require_claim_rows(scope: access.Scope, report: Report) -> None:

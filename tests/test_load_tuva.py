@@ -152,3 +152,20 @@ def test_load_killed_midway_leaves_warehouse_unchanged(warehouse_url, tuva_dir):
     assert counts(warehouse_url) == before
     run_load(warehouse_url, fmt="tuva", paths=[tuva_dir])  # and the next load works
     assert counts(warehouse_url)["medical_claim"] == before["medical_claim"] + 2
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_the_warehouse_copy_is_exact_with_or_without_copy_file_range(tmp_path, monkeypatch, kernel):
+    from dashboard.warehouse.loaders import transaction
+
+    if not kernel:
+        def unsupported(*_args, **_kwargs):
+            raise OSError(18, "Invalid cross-device link")
+
+        monkeypatch.setattr(transaction.os, "copy_file_range", unsupported)
+    data = os.urandom(3 * (1 << 20) + 12345)
+    (tmp_path / "a").write_bytes(data)
+    (tmp_path / "b").write_bytes(b"stale and longer " * 500_000)
+    with open(tmp_path / "a", "rb") as source, open(tmp_path / "b", "wb") as target:
+        transaction.copy_file(source, target)
+    assert (tmp_path / "b").read_bytes() == data
