@@ -94,12 +94,12 @@ def _data_as_of_badge(scope):
     touched the viewer's practices or employers (another tenant's load date is theirs alone)."""
     from flask import current_app
 
+    from dashboard import reports
     from dashboard.errors import DashboardError
-    from dashboard.reports import data_as_of_by_source
 
+    services = current_app.extensions["dashboard"]
     try:
-        with current_app.extensions["dashboard"].warehouse().connect() as conn:
-            freshness = data_as_of_by_source(conn, scope=scope)
+        freshness = reports.freshness(scope=scope, engine=services.warehouse(), cache=services.report_cache)
     except (DashboardError, sa.exc.SQLAlchemyError):
         return html.Span("No warehouse loaded", className="badge bg-warning text-dark me-3", id="data-as-of")
     if not freshness:

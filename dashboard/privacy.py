@@ -109,20 +109,25 @@ def apply_mask(frame: pd.DataFrame, blank: pd.DataFrame, *, drop: Iterable[str] 
 
 
 def _complementary(frame: pd.DataFrame, count_col: str, small: pd.Series, group_by: Sequence[str]) -> pd.Series:
+    """In each group with exactly one blanked count, the smallest positive published count too (else the
+    group's total, published elsewhere, gives the blanked one away). Vectorised: one pass, not one per group."""
     extra = pd.Series(False, index=frame.index)
     values = pd.to_numeric(frame[count_col], errors="coerce")
-    groups = frame.groupby(list(group_by), dropna=False).groups.values() if group_by else [frame.index]
-    for idx in groups:
-        suppressed = small.loc[idx]
-        if suppressed.sum() != 1:
-            continue
-        candidates = values.loc[idx][(~suppressed) & (values.loc[idx] > 0)]
-        if len(candidates):
-            lowest = candidates[candidates == candidates.min()].index
-            # Ties go by the row's contents, not its position: every run and every export must blank the
-            # same cell, or two of them together would reveal it.
-            keys = frame.loc[lowest].astype(str).agg("|".join, axis=1)
-            extra.loc[keys.sort_values(kind="stable").index[0]] = True
+    if group_by:
+        group = pd.Series(frame.groupby(list(group_by), dropna=False, sort=False).ngroup().to_numpy(),
+                          index=frame.index)
+    else:
+        group = pd.Series(0, index=frame.index)
+    lone = small.astype(int).groupby(group).transform("sum") == 1
+    candidates = pd.DataFrame({"group": group, "value": values})[lone & ~small & (values > 0)]
+    if candidates.empty:
+        return extra
+    lowest = candidates[candidates["value"] == candidates.groupby("group")["value"].transform("min")]
+    # Ties go by the row's contents, not its position: every run and every export must blank the
+    # same cell, or two of them together would reveal it.
+    lowest = lowest.assign(key=frame.loc[lowest.index].map(str).agg("|".join, axis=1))  # None: "None"
+    chosen = lowest.sort_values(["group", "key"], kind="stable").groupby("group").head(1).index
+    extra.loc[chosen] = True
     return extra
 
 

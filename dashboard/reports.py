@@ -225,6 +225,14 @@ class _Reader:
         self._stack.close()
 
 
+def freshness(*, scope: access.Scope, engine: Engine, cache: ReportCache | None = None) -> dict[str, dt.date]:
+    """:func:`data_as_of_by_source` for the navbar of every page, kept per warehouse file version (a DuckDB
+    warehouse is then not even opened on a warm request)."""
+    with _Reader(engine, cache) as reader:
+        return reader.memo(("as_of_by_source", scope.role, scope.practice_ids, scope.employer_ids),
+                           lambda conn: data_as_of_by_source(conn, scope=scope))
+
+
 def _resolve(reader: _Reader, scope: access.Scope, *, start, end, practice, employer) -> Filters:
     """The filters a scope gets for a request (run_report and report_page resolve alike): months parsed,
     ids checked against the scope (and, for full access, against the ids that exist), the default end the
