@@ -458,9 +458,20 @@ CALENDAR_FIRST_YEAR = 2000
 CALENDAR_LAST_YEAR = 2045
 
 
+# The facts the marts are built from: what a load writes and a mart refresh reads (and so what PostgreSQL must
+# have statistics on before it plans a refresh: see engine.analyze_stale).
+FACT_TABLES = (
+    medical_claim, pharmacy_claim, eligibility, member_coverage_tier, claim_status_event, remittance,
+    claim_payment, claim_adjustment, service_line_payment, remark_code, provider_adjustment, patient_payment,
+    claim_write_off, eligibility_check, enrollment_change,
+)
+
 # Indexes for PostgreSQL, where a load refreshes one practice's or employer's marts (a slice of the
 # facts, found by these) and the claim-level worklists page through one practice's rows. DuckDB scans
 # columns fast enough and an ART index costs it memory at build time, so these are PostgreSQL only.
+# The three date indexes serve the marts' horizon (semantic._horizon_select: the newest payment and
+# write-off date), which every refresh asks once per mart: max() is then an index lookup, not a scan of
+# every patient payment (~0.2 s a time at 1M claims).
 FACT_INDEXES = tuple(
     Index(f"ix_{table.name}_{'_'.join(columns)}", *(table.c[c] for c in columns)).ddl_if(dialect="postgresql")
     for table, columns in (
@@ -468,11 +479,12 @@ FACT_INDEXES = tuple(
         (pharmacy_claim, ("person_id",)),
         (eligibility, ("group_id",)), (eligibility, ("person_id",)),
         (claim_status_event, ("practice_id", "claim_id")),
-        (remittance, ("practice_id", "payment_date")),
+        (remittance, ("practice_id", "payment_date")), (remittance, ("payment_date",)),
         (claim_payment, ("practice_id", "claim_id")), (claim_payment, ("remittance_id",)),
         (claim_adjustment, ("practice_id",)), (claim_adjustment, ("claim_payment_id",)),
         (service_line_payment, ("claim_payment_id",)), (remark_code, ("claim_payment_id",)),
-        (patient_payment, ("practice_id", "claim_id")), (claim_write_off, ("practice_id", "claim_id")),
+        (patient_payment, ("practice_id", "claim_id")), (patient_payment, ("payment_date",)),
+        (claim_write_off, ("practice_id", "claim_id")), (claim_write_off, ("write_off_date",)),
         (eligibility_check, ("practice_id",)),
         (member_coverage_tier, ("person_id",)),
     )

@@ -4,10 +4,14 @@ remark_code and provider_adjustment.
 Rules, in the order they are checked (any failure rejects the whole load, naming file, segment and field):
 
 * the file is an X12 interchange whose transactions are all 835s (grammar: :mod:`dashboard.warehouse.x12`);
-* the payee is a practice: REF*TJ (or N1*PE with FI) gives its TIN; an NPI alone must match a known
-  practice's billing NPI. A TIN not seen before creates the practice, named after N1*PE;
-* the payment has a date: BPR16, or when BPR16 is not a valid date, DTM*405 (production date) with a
-  warning, since some payers send garbage there (the LinuxForHealth sample has ``20002316``);
+* the payee is a practice (see :func:`_payee_practice`): REF*TJ (or N1*PE with FI) gives its TIN, the
+  practice id; a TIN not seen before creates the practice, named after N1*PE. An NPI alone (N1*PE with XX,
+  common in payers' files) maps to the practice with that billing NPI, or creates one keyed ``NPI<npi>``;
+  each creation is reported in the load's summary;
+* the payment has a date: BPR16, or when BPR16 is missing or not a valid date, DTM*405 (production date)
+  with a warning naming file, line, segment and field, since payers' files often leave BPR16 out or send
+  garbage there (the LinuxForHealth sample has ``20002316``);
+* every monetary amount is whole cents (the parser refuses fractions), so stored amounts add up exactly;
 * the 835 balances (BPR02 = Σ CLP04 − Σ PLB; per claim CLP03 − CLP04 = Σ CAS; per line SVC02 − SVC03 =
   Σ CAS) unless the caller accepts unbalanced files, in which case each problem becomes a warning.
 
@@ -36,6 +40,7 @@ from dashboard.warehouse.loaders.common import (
     record_load,
     sha256_of,
 )
+from dashboard.warehouse.loaders.transaction import touch
 from dashboard.warehouse.x12 import Remittance, check_835_balance, parse_835
 
 SOURCE = "x12-835"
@@ -55,31 +60,92 @@ def read_x12_text(path: Path) -> str:
 
 
 def _payment_date(remit: Remittance, file_name: str, warnings: list[str]) -> dt.date:
+    """BPR16, or DTM*405 when (lenient) parsing found BPR16 missing or invalid, with a warning saying where."""
     if remit.payment_date is not None:
         return remit.payment_date
-    if remit.production_date is not None:
-        warnings.append(f"transaction {remit.control_number}: BPR16 is not a valid date; the payment date is taken "
-                        f"from DTM*405 (production date) {remit.production_date.isoformat()}")
-        return remit.production_date
-    raise LoadError("BPR16 (payment date) is not a valid CCYYMMDD date and there is no DTM*405 production date",
-                    file=file_name, field="BPR16")
+    if remit.production_date is None:  # parse_835 refuses this already; never store a remittance without date
+        raise LoadError(remit.payment_date_problem or "BPR16 (payment date) is missing", file=file_name)
+    warnings.append(f"{remit.payment_date_problem}; the payment date is taken from DTM*405 (production date) "
+                    f"{remit.production_date.isoformat()}")
+    return remit.production_date
 
 
-def _practice_id(conn: Connection, remit: Remittance, file_name: str) -> str:
-    """The payee's TIN; an NPI-only payee must be a practice we know by its billing NPI."""
+#: A payee known only by its NPI has no TIN to key its practice; ``NPI`` + the NPI can never equal a 9-digit
+#: TIN, and the same NPI always gives the same id, so later files for that NPI find the practice again.
+NPI_PRACTICE_PREFIX = "NPI"
+
+
+def npi_practice_id(npi: str) -> str:
+    """The id of a practice created from a payee known only by its NPI."""
+    return NPI_PRACTICE_PREFIX + npi
+
+
+def valid_npi(npi: str) -> bool:
+    """10 digits, the last a Luhn check digit over ``80840`` + the first nine (the NPI standard)."""
+    if len(npi) != 10 or not npi.isdigit():
+        return False
+    total = 0
+    for i, ch in enumerate(reversed("80840" + npi)):
+        digit = int(ch) * (2 if i % 2 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return total % 10 == 0
+
+
+def _payee_practice(conn: Connection, remit: Remittance, file_name: str) -> tuple[str, str | None]:
+    """The practice an 835 pays and, when the load created it or mapped it unusually, a line for its report.
+
+    * A TIN (REF*TJ, or N1*PE with FI) is the practice id, as everywhere in the warehouse; one not seen before
+      creates the practice. Except: if the payee's NPI already has a practice created from that NPI alone,
+      the payments go there, so that one payee's payments never split across two practices; if the TIN's
+      practice exists too, which one is meant is ambiguous and the file is refused.
+    * An NPI alone (N1*PE with XX) maps to the one practice whose billing NPI it is; with none, the practice
+      is created from the payee (name, NPI) as ``NPI<npi>``; with several, the file is refused.
+    """
+    p = s.practice
+    npi = remit.payee_id if remit.payee_id_qualifier == "XX" and remit.payee_id else None
     tin = remit.payee_tax_id or (remit.payee_id if remit.payee_id_qualifier == "FI" else None)
+    tin = tin.replace("-", "").strip() if tin else None
+    name = remit.payee_name or "no name"
+
+    def located(message: str) -> LoadError:
+        # N104 (the payee's id) of the N1*PE segment; an 835 without N1*PE is located at its ST
+        if remit.payee_segment is None:
+            return LoadError(message, file=file_name, segment=remit.segment)
+        return remit.payee_segment.error(message, file_name, 4)
+
+    def exists(practice_id: str) -> bool:
+        return conn.execute(sa.select(p.c.practice_id).where(p.c.practice_id == practice_id)).first() is not None
+
     if tin:
-        return tin.replace("-", "").strip()
-    if remit.payee_id_qualifier == "XX" and remit.payee_id:
-        found = conn.execute(sa.select(s.practice.c.practice_id)
-                             .where(s.practice.c.billing_npi == remit.payee_id)).scalars().all()
+        if npi and exists(npi_practice_id(npi)):
+            by_npi = npi_practice_id(npi)
+            if exists(tin):
+                raise located(f"the payee's tax id {tin} (REF*TJ) and NPI {npi} belong to two practices, {tin} and "
+                              f"{by_npi} (created earlier from that NPI alone); merge them before loading this file")
+            return by_npi, str(located(f"payee NPI {npi} with tax id {tin} maps to practice {by_npi}, created "
+                                       "earlier from that NPI alone"))
+        if _create_practice(conn, tin, remit, npi):
+            return tin, (f"new practice {tin} ({name}) created from the payee; grant users access to it on the "
+                         "admin page")
+        return tin, None
+    if npi:
+        found = set(conn.execute(sa.select(p.c.practice_id).where(p.c.billing_npi == npi)).scalars())
+        if exists(npi_practice_id(npi)):  # even if its billing NPI was edited since
+            found.add(npi_practice_id(npi))
         if len(found) == 1:
-            return found[0]
-        why = "matches no practice's billing NPI" if not found else "matches several practices"
-        raise LoadError(f"the payee has no tax id (REF*TJ) and NPI {remit.payee_id} {why}", file=file_name,
-                        field="N1*PE")
-    raise LoadError("the payee (N1*PE) has neither a tax id (REF*TJ / FI) nor an NPI", file=file_name,
-                    field="N1*PE")
+            return found.pop(), None
+        if found:
+            raise located(f"the payee has no tax id (REF*TJ) and NPI {npi} is the billing NPI of several practices "
+                          f"({', '.join(sorted(found))})")
+        if not valid_npi(npi):
+            raise located(f"the payee has no tax id (REF*TJ) and N104 {npi!r} is not a valid NPI (10 digits ending "
+                          "in a check digit), so no practice can be created for it")
+        practice_id = npi_practice_id(npi)
+        _create_practice(conn, practice_id, remit, npi)
+        return practice_id, str(located(
+            f"new practice {practice_id} ({name}) created from the payee's NPI {npi}: the file has no tax id "
+            "(REF*TJ) to key it by; later files for this NPI map to it. Grant users access to it on the admin page"))
+    raise located("the payee (N1*PE) has neither a tax id (REF*TJ, or N103 FI) nor an NPI (N103 XX)")
 
 
 def _remittance_id(practice_id: str, payer: str, trace: str) -> str:
@@ -87,13 +153,17 @@ def _remittance_id(practice_id: str, payer: str, trace: str) -> str:
     return "835-" + hashlib.sha256(key).hexdigest()[:24]
 
 
-def _ensure_practice(conn: Connection, practice_id: str, remit: Remittance) -> bool:
+def _create_practice(conn: Connection, practice_id: str, remit: Remittance, npi: str | None) -> bool:
+    """Create the payee's practice unless it exists; True when created."""
     p = s.practice
     if conn.execute(sa.select(p.c.practice_id).where(p.c.practice_id == practice_id)).first():
         return False
     conn.execute(p.insert().values(
         practice_id=practice_id, practice_name=(remit.payee_name or f"Practice {practice_id}").title(),
-        billing_npi=remit.payee_id if remit.payee_id_qualifier == "XX" else None, premium_payment_portal=False))
+        billing_npi=npi, premium_payment_portal=False))
+    # A new practice needs its marts built; record_load touches the payees too, but creation must not
+    # depend on that.
+    touch(conn, practices=[practice_id])
     return True
 
 
@@ -171,7 +241,7 @@ def _parse_file(path: Path, *, allow_unbalanced: bool) -> tuple[list[Remittance]
     warnings: list[str] = []
     for remit in remits:
         # Only BPR16 may be repaired (from DTM*405); any other bad date rejects the file.
-        bad = [w for w in remit.warnings if "BPR16" not in w]
+        bad = [w for w in remit.warnings if w != remit.payment_date_problem]
         if bad:
             raise LoadError(bad[0], file=path.name)
         problems = check_835_balance(remit)
@@ -205,16 +275,15 @@ def load_835_files(conn: Connection, paths: Sequence[Path], *, progress: Callabl
         rows: dict[str, list[dict]] = {t.name: [] for t in TABLES}
         ids = []
         for remit in remits:
-            practice_id = _practice_id(conn, remit, path.name)
+            practice_id, note = _payee_practice(conn, remit, path.name)
+            if note:
+                result.warnings.append(note)
             payer_key = remit.payer_id or remit.payer_name or remit.originating_company_id or ""
             remittance_id = _remittance_id(practice_id, payer_key, remit.trace_number or remit.control_number)
             if remittance_id in seen:
                 raise LoadError(f"payment with trace number {remit.trace_number} appears twice in this load "
                                 f"(also in {seen[remittance_id]})", file=path.name, segment=remit.segment)
             seen[remittance_id] = path.name
-            if _ensure_practice(conn, practice_id, remit):
-                result.warnings.append(f"new practice {practice_id} ({remit.payee_name or 'no name'}) created "
-                                       "from the payee; grant users access to it on the admin page")
             _ensure_payer(conn, remit)
             payment_date = _payment_date(remit, path.name, result.warnings)
             for name, table_rows in _rows(remit, remittance_id=remittance_id, practice_id=practice_id,

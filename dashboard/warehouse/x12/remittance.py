@@ -142,12 +142,18 @@ class Remittance:
     payee_id_qualifier: str | None = None  #: N1*PE N103: XX NPI, FI federal tax id
     payee_id: str | None = None  #: N1*PE N104
     payee_tax_id: str | None = None  #: REF*TJ in the payee loop (or N104 when N103 is FI)
-    production_date: dt.date | None = None  #: DTM*405 production date
+    production_date: dt.date | None = None  #: DTM*405 production date (stands in for a missing/bad BPR16)
     claims: list[ClaimPayment] = field(default_factory=list)
     provider_adjustments: list[ProviderAdjustment] = field(default_factory=list)  #: PLB
     implementation: str = ""  #: ST03 / GS08 version, e.g. 005010X221A1
     segment: str = ""  #: where the ST sits
     warnings: list[str] = field(default_factory=list)  #: problems tolerated in lenient mode
+    #: lenient mode: why BPR16 gave no date (located, as in ``warnings``); the loader then takes DTM*405
+    payment_date_problem: str | None = None
+    #: the BPR and N1*PE segments, so a loader can name file, line, segment and field; not compared, since
+    #: the same file laid out with or without newlines is the same remittance
+    bpr_segment: Segment | None = field(default=None, compare=False, repr=False)
+    payee_segment: Segment | None = field(default=None, compare=False, repr=False)
 
 
 def _procedure(ic: Interchange, rd: Reader, seg: Segment, n: int) -> ProcedureCode | None:
@@ -180,7 +186,7 @@ def _adjustments(rd: Reader, seg: Segment) -> list[Adjustment]:
         if not reason:
             raise rd.error(seg, f"{seg.field(r)} (adjustment reason code) is required when "
                                 f"{seg.field(a)} is given", r)
-        value = rd.amount(seg, a, "adjustment amount")
+        value = rd.money(seg, a, "adjustment amount")
         qty = rd.optional_amount(seg, q, "adjustment quantity")
         out.append(Adjustment(group, reason, value, qty))
     if not out:
@@ -207,7 +213,7 @@ def _provider_adjustments(ic: Interchange, rd: Reader, seg: Segment) -> list[Pro
         parts = [p.strip() for p in ic.split_components(composite)]
         if not parts[0]:
             raise rd.error(seg, f"{seg.field(c)} has no adjustment reason code", c)
-        value = rd.amount(seg, a, "provider adjustment amount")
+        value = rd.money(seg, a, "provider adjustment amount")
         out.append(ProviderAdjustment(provider, period, parts[0], parts[1] if len(parts) > 1 and parts[1]
                                       else None, value, seg.ref))
     if not out:
@@ -221,17 +227,21 @@ def _remittance(ic: Interchange, rd: Reader, tx: Transaction) -> Remittance:
         where = body[0] if body else tx.st
         raise rd.error(where, "an 835 must begin with a BPR segment after ST")
     bpr = body[0]
-    amount = rd.amount(bpr, 2, "total actual provider payment amount")
+    amount = rd.money(bpr, 2, "total actual provider payment amount")
     remit = Remittance(
         control_number=tx.control_number,
         handling_code=rd.code(bpr, 1, "transaction handling code", HANDLING_CODES) or "",
         payment_amount=amount,
         credit_debit=rd.code(bpr, 3, "credit/debit flag", CREDIT_DEBIT) or "",
         payment_method=rd.code(bpr, 4, "payment method code", PAYMENT_METHODS) or "",
-        payment_date=rd.date(bpr, 16, "check issue or EFT effective date", required=True),
+        payment_date=None,  # BPR16, read below: after BPR01-BPR04, so errors come in element order
         implementation=tx.implementation,
         segment=tx.st.ref,
+        bpr_segment=bpr,
     )
+    remit.payment_date, bpr16_problem = _payment_date(rd, bpr)
+    if bpr16_problem:
+        remit.payment_date_problem = str(rd.error(bpr, bpr16_problem, 16))
     context = "header"  # header, payer, payee, other_party, lx, claim, service, trailer
     claim: ClaimPayment | None = None
     line: ServiceLine | None = None
@@ -253,6 +263,7 @@ def _remittance(ic: Interchange, rd: Reader, tx: Transaction) -> Remittance:
                 remit.payer_id = rd.optional(seg, 4)
             elif code == "PE":
                 context = "payee"
+                remit.payee_segment = seg
                 remit.payee_name = rd.optional(seg, 2)
                 remit.payee_id_qualifier = rd.optional(seg, 3)
                 remit.payee_id = rd.optional(seg, 4)
@@ -286,8 +297,8 @@ def _remittance(ic: Interchange, rd: Reader, tx: Transaction) -> Remittance:
                 raise rd.error(seg, "SVC01 (composite medical procedure identifier) is required", 1)
             line = ServiceLine(
                 procedure=procedure,
-                charge=rd.amount(seg, 2, "line item charge amount"),
-                paid=rd.amount(seg, 3, "line item provider payment amount"),
+                charge=rd.money(seg, 2, "line item charge amount"),
+                paid=rd.money(seg, 3, "line item provider payment amount"),
                 revenue_code=rd.optional(seg, 4),
                 units=rd.amount(seg, 5, "units of service paid", default=Decimal(1)),
                 original_procedure=_procedure(ic, rd, seg, 6),
@@ -352,7 +363,25 @@ def _remittance(ic: Interchange, rd: Reader, tx: Transaction) -> Remittance:
         elif sid == "BPR":
             raise rd.error(seg, "a second BPR in one transaction")
         # other segments (CUR, REF*EV, PER, N3, N4, RDM, TS3, TS2, AMT, QTY, NM1 other than QC...) are skipped
+    if bpr16_problem and remit.production_date is None:
+        # Lenient mode repairs BPR16 from DTM*405 only; with neither there is no payment date at all.
+        raise rd.error(bpr, f"{bpr16_problem}, and there is no valid DTM*405 (production date) to take the "
+                            "payment date from", 16)
     return remit
+
+
+def _payment_date(rd: Reader, bpr: Segment) -> tuple[dt.date | None, str | None]:
+    """BPR16, required by the 835 guide. Payers' files often leave it out or send garbage (the LinuxForHealth
+    sample has ``20002316``) and date the file in DTM*405 instead, so lenient mode reads a missing or invalid
+    BPR16 as None plus the problem (also listed in the warnings); strict mode refuses it."""
+    value, problem = rd.date_problem(bpr, 16, bpr.get(16), "check issue or EFT effective date")
+    if problem is None:
+        return value, None
+    error = rd.error(bpr, problem, 16)
+    if not rd.lenient_dates:
+        raise error
+    rd.warnings.append(str(error))
+    return None, problem
 
 
 def _claim(rd: Reader, seg: Segment) -> ClaimPayment:
@@ -360,9 +389,9 @@ def _claim(rd: Reader, seg: Segment) -> ClaimPayment:
     return ClaimPayment(
         claim_id=rd.required(seg, 1, "patient control number"),
         status_code=rd.required(seg, 2, "claim status code"),
-        charge=rd.amount(seg, 3, "total claim charge amount"),
-        paid=rd.amount(seg, 4, "claim payment amount"),
-        patient_responsibility=rd.amount(seg, 5, "patient responsibility amount", default=ZERO),
+        charge=rd.money(seg, 3, "total claim charge amount"),
+        paid=rd.money(seg, 4, "claim payment amount"),
+        patient_responsibility=rd.money(seg, 5, "patient responsibility amount", default=ZERO),
         filing_indicator=rd.optional(seg, 6),
         payer_claim_number=rd.optional(seg, 7),
         facility_code=rd.optional(seg, 8),
@@ -375,9 +404,11 @@ def parse_835(text: str, *, source: str = "<input>", lenient_dates: bool = False
     """Parse every 835 transaction of an X12 file into :class:`Remittance` objects.
 
     Raises :class:`LoadError` (file, line, segment such as ``CLP#13``, field such as ``CLP04``) for a broken
-    envelope, a non-835 transaction, a missing required element, a non-numeric amount, an unknown code or a
-    malformed CCYYMMDD date. With ``lenient_dates`` a malformed date is read as None and the problem is
-    listed in ``Remittance.warnings`` instead (BPR16 must still be present).
+    envelope, a non-835 transaction, a missing required element, a non-numeric amount, a monetary amount with
+    a fraction of a cent, an unknown code or a malformed CCYYMMDD date. With ``lenient_dates`` a malformed
+    date is read as None and the problem is listed in ``Remittance.warnings`` instead; BPR16 may then also be
+    missing (``payment_date_problem`` says why it gave no date), provided the header has a DTM*405
+    production date to stand in for it.
     """
     ic = read_interchange(text, source)
     out = []

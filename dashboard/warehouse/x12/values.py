@@ -12,6 +12,8 @@ from dashboard.warehouse.x12.tokenizer import Segment
 
 _NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)$")
 _DATE = re.compile(r"^\d{8}$")
+CENT = Decimal("0.01")
+MAX_MONEY = Decimal("99999999.99")  #: DE 782 under HIPAA: 10 digits including the cents
 
 
 @dataclass
@@ -48,21 +50,42 @@ class Reader:
             raise seg.error(f"{seg.field(n)} ({what}) is required", self.source, n)
         return self.decimal_text(seg, n, text, what)
 
+    def money(self, seg: Segment, n: int, what: str, default: Decimal | None = None) -> Decimal:
+        """A monetary amount (X12 data element 782). The HIPAA TR3s (appendix B.1.1.3.1.2) allow at most 10
+        digits with at most two of them cents, so 99999999.99 is the largest; a fraction of a cent is refused
+        rather than rounded, since the stored amounts must add up exactly as the file's do."""
+        value = self.amount(seg, n, what, default)
+        # first: quantize() of a 40-digit number would overflow the decimal context
+        if abs(value) > MAX_MONEY:
+            raise seg.error(f"{seg.field(n)} ({what}) {seg.get(n)!r} is larger than {MAX_MONEY}, the largest "
+                            "monetary amount an X12 5010 file may carry", self.source, n)
+        if value != value.quantize(CENT):
+            raise seg.error(f"{seg.field(n)} ({what}) {seg.get(n)!r} has a fraction of a cent: a monetary "
+                            "amount has at most 2 decimal places", self.source, n)
+        return value
+
     def optional_amount(self, seg: Segment, n: int, what: str) -> Decimal | None:
         """A numeric element that may be empty."""
         text = seg.get(n)
         return self.decimal_text(seg, n, text, what) if text else None
 
+    def date_problem(self, seg: Segment, n: int, text: str, what: str) -> tuple[dt.date | None, str | None]:
+        """``text`` read as a CCYYMMDD date: (the date, None), or (None, why not) without raising or warning.
+        An empty ``text`` is a missing date. For callers that decide themselves what a bad date means."""
+        if not text:
+            return None, f"{seg.field(n)} ({what}) is missing"
+        if not _DATE.match(text):
+            return None, f"{seg.field(n)} ({what}) must be a date CCYYMMDD, got {text!r}"
+        try:
+            return dt.date(int(text[:4]), int(text[4:6]), int(text[6:])), None
+        except ValueError as exc:
+            return None, f"{seg.field(n)} ({what}) {text!r} is not a valid CCYYMMDD date ({exc})"
+
     def date_text(self, seg: Segment, n: int, text: str, what: str) -> dt.date | None:
         """A CCYYMMDD date; in lenient mode an invalid one is recorded as a warning and read as None."""
-        problem = None
-        if not _DATE.match(text):
-            problem = f"{seg.field(n)} ({what}) must be a date CCYYMMDD, got {text!r}"
-        else:
-            try:
-                return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
-            except ValueError as exc:
-                problem = f"{seg.field(n)} ({what}) {text!r} is not a valid CCYYMMDD date ({exc})"
+        value, problem = self.date_problem(seg, n, text, what)
+        if problem is None:
+            return value
         error = seg.error(problem, self.source, n)
         if self.lenient_dates:
             self.warnings.append(str(error))
