@@ -11,6 +11,7 @@ denied-service-lines.835: CLP02 = 4 (denied), charge 915.39, paid 0; lines CO-16
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,10 @@ def variant(tmp_path: Path, source: Path, name: str, old: str, new: str, count: 
 def test_managed_care_835_loads_with_its_figures(warehouse_url):
     lines = run_load(warehouse_url, fmt="x12-835", paths=[MANAGED])
     assert "1 remittance, 2 claim_payment, 5 claim_adjustment, 2 service_line_payment" in lines[0]
-    assert "BPR16 is not a valid date" in lines[0]  # 20002316: the date falls back to DTM*405
+    # 20002316: the date falls back to DTM*405, and the warning says where the bad date is
+    assert ("managed-care.835, line 4, segment BPR#4, field BPR16: BPR16 (check issue or EFT effective date) "
+            "'20002316' is not a valid CCYYMMDD date (month must be in 1..12); the payment date is taken from "
+            "DTM*405 (production date) 2002-03-14") in lines[0]
     [remit] = report(warehouse_url, "remittances", "2002-03", "2002-03")
     assert remit == {"practice_id": "777667755", "trace_number": "7170066655", "payer": "RUSHMORE LIFE",
                      "payment_date": dt.date(2002, 3, 14), "method": "ACH", "amount": 945.00, "claims": 2,
@@ -214,6 +218,176 @@ def test_835_into_a_warehouse_that_does_not_exist_yet(tmp_path):
     url = f"duckdb:///{tmp_path / 'fresh' / 'w.duckdb'}"
     run_load(url, fmt="x12-835", paths=[MANAGED, DENIED])
     assert len(report(url, "remittances", "2002-01", "2004-12")) == 2
+
+
+# --- 835s as payers send them (inline, one segment a line: ISA is line 1, BPR line 4, N1*PE line 8) ------
+
+ISA_835 = "ISA*00*          *00*          *ZZ*ACMEHEALTH     *ZZ*RIVERCLINIC    *260116*0900*^*00501*000000301*0*P*:~"
+NPI = "1234567893"  # a valid NPI (check digit 3), the CMS example
+TIN_PAYEE = "N1*PE*RIVER CLINIC*FI*123456789"  # a payee known by its tax id: the practice id
+CLAIM = ["CLP*C-1*1*200*150*20*12*PCN1", "CAS*CO*45*30", "CAS*PR*2*20"]  # 200 - 150 = 30 + 20
+
+
+def remittance_835(tmp_path: Path, name: str, *, bpr: str = "BPR*I*150*C*ACH*CCP*01*999999992*DA*123456*1999999999"
+                   "**01*888888882*DA*654321*20260115", trace: str = "T-1", dtm405: str | None = "20260116",
+                   payee: str = f"N1*PE*RIVER CLINIC*XX*{NPI}", tin: str | None = None,
+                   claims: list[str] = CLAIM) -> Path:
+    """An 835 of one transaction with these BPR, TRN02, DTM*405, payee (and REF*TJ) and claim segments."""
+    body = [bpr, f"TRN*1*{trace}*1999999999", *([f"DTM*405*{dtm405}"] if dtm405 else []),
+            "N1*PR*ACME HEALTH PLAN*XV*ACMEHP", payee, *([f"REF*TJ*{tin}"] if tin else []), "LX*1", *claims]
+    lines = [ISA_835, "GS*HP*ACMEHEALTH*RIVERCLINIC*20260116*0900*301*X*005010X221A1~", "ST*835*0001*005010X221A1~",
+             *(f"{seg}~" for seg in body), f"SE*{len(body) + 2}*0001~", "GE*1*301~", "IEA*1*000000301~"]
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def rows(url: str, query: sa.Select) -> list[tuple]:
+    engine = writer_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(query).all()]
+    finally:
+        engine.dispose()
+
+
+def test_835_without_bpr16_takes_the_production_date_with_a_warning(warehouse_url, tmp_path):
+    bpr = "BPR*I*150*C*ACH*CCP*01*999999992*DA*123456*1999999999**01*888888882*DA*654321"  # no BPR16
+    [line] = run_load(warehouse_url, fmt="x12-835", paths=[remittance_835(tmp_path, "no-bpr16.835", bpr=bpr)])
+    assert ("warning: no-bpr16.835, line 4, segment BPR#4, field BPR16: BPR16 (check issue or EFT effective date) "
+            "is missing; the payment date is taken from DTM*405 (production date) 2026-01-16") in line
+    r = s.remittance
+    assert rows(warehouse_url, sa.select(r.c.trace_number, r.c.payment_date)) == [("T-1", D(2026, 1, 16))]
+
+    # Without DTM*405 there is no date to take: refused, naming the place, and nothing changes.
+    before = snapshot(warehouse_url)
+    undated = remittance_835(tmp_path, "undated.835", bpr=bpr, trace="T-2", dtm405=None)
+    with pytest.raises(LoadError) as caught:
+        run_load(warehouse_url, fmt="x12-835", paths=[undated])
+    assert str(caught.value) == ("undated.835, line 4, segment BPR#4, field BPR16: BPR16 (check issue or EFT "
+                                 "effective date) is missing, and there is no valid DTM*405 (production date) "
+                                 "to take the payment date from")
+    assert snapshot(warehouse_url) == before
+
+
+def test_check_payment_without_eft_details(warehouse_url, tmp_path):
+    # 1500.00 charged, 1234.56 paid: CO-45 165.44 + PR-1 100.00 = 265.44; BPR02 = CLP04 = 1234.56.
+    path = remittance_835(tmp_path, "check.835", bpr="BPR*I*1234.56*C*CHK************20260115", trace="100234",
+                          payee=TIN_PAYEE,
+                          claims=["CLP*C-9*1*1500*1234.56*100*12*PCN9", "CAS*CO*45*165.44", "CAS*PR*1*100"])
+    [line] = run_load(warehouse_url, fmt="x12-835", paths=[path])
+    assert "BPR" not in line  # no warning about the payment: BPR16 is there, BPR02 balances
+    assert "does not balance" not in line
+    r = s.remittance
+    assert rows(warehouse_url, sa.select(r.c.method, r.c.amount, r.c.credit_debit, r.c.payment_date,
+                                         r.c.trace_number)) == [("CHK", Decimal("1234.56"), "C", D(2026, 1, 15),
+                                                                 "100234")]
+    [remit] = report(warehouse_url, "remittances", "2026-01", "2026-01")
+    assert (remit["method"], remit["amount"], remit["trace_number"]) == ("CHK", 1234.56, "100234")
+
+
+#: Worked by hand. C-1: charged 1000.00, paid 600.00, so 400.00 of adjustments: CO-45 247.50 (qty 1) + CO-253 2.50
+#: + PR-1 100.00 + PR-2 50.00. C-0 is re-adjudicated: its earlier payment of 320.00 reversed (CLP02 22, every
+#: amount negative, CO-45 -97.55 with quantity -1, CO-253 -2.45, PR-2 -80.00: -500 - -320 = -180.00) and paid
+#: again at 350.00 (500 - 350 = 67.55 + 2.45 + 80.00). BPR02 = 600 - 320 + 350 = 630.00.
+CAS_CLAIMS = ["CLP*C-1*1*1000*600*150*12*PCN1", "CAS*CO*45*247.5*1*253*2.5", "CAS*PR*1*100**2*50",
+              "CLP*C-0*22*-500*-320*-80*12*PCN0", "CAS*CO*45*-97.55*-1*253*-2.45", "CAS*PR*2*-80",
+              "CLP*C-0*1*500*350*80*12*PCN0", "CAS*CO*45*67.55*1*253*2.45", "CAS*PR*2*80"]
+
+
+def test_cas_triplets_and_reversals_are_stored_to_the_cent(warehouse_url, tmp_path):
+    path = remittance_835(tmp_path, "reversal.835", bpr="BPR*I*630*C*CHK************20260115", payee=TIN_PAYEE,
+                          claims=CAS_CLAIMS)
+    [line] = run_load(warehouse_url, fmt="x12-835", paths=[path])
+    assert "3 claim_payment, 10 claim_adjustment" in line
+    assert "does not balance" not in line
+    cp, a = s.claim_payment, s.claim_adjustment
+    stored = rows(warehouse_url, sa.select(cp.c.claim_id, cp.c.status_code, a.c.group_code, a.c.carc, a.c.amount,
+                                           a.c.quantity)
+                  .join(a, a.c.claim_payment_id == cp.c.claim_payment_id)
+                  .order_by(cp.c.claim_payment_id, a.c.line_number, a.c.adjustment_seq))
+    C = Decimal
+    assert stored == [
+        ("C-1", "1", "CO", "45", C("247.50"), C("1.00")), ("C-1", "1", "CO", "253", C("2.50"), None),
+        ("C-1", "1", "PR", "1", C("100.00"), None), ("C-1", "1", "PR", "2", C("50.00"), None),
+        ("C-0", "22", "CO", "45", C("-97.55"), C("-1.00")), ("C-0", "22", "CO", "253", C("-2.45"), None),
+        ("C-0", "22", "PR", "2", C("-80.00"), None),
+        ("C-0", "1", "CO", "45", C("67.55"), C("1.00")), ("C-0", "1", "CO", "253", C("2.45"), None),
+        ("C-0", "1", "PR", "2", C("80.00"), None)]
+    # Each claim payment balances exactly in the warehouse (charge - paid - adjustments = 0.00), and so does
+    # C-0 net of its reversal: charge 0, paid 30.00, adjustments -30.00.
+    adjusted = sa.select(a.c.claim_payment_id, sa.func.sum(a.c.amount).label("total")).group_by(
+        a.c.claim_payment_id).subquery()
+    balance = (sa.func.sum(cp.c.charge_amount), sa.func.sum(cp.c.paid_amount), sa.func.sum(adjusted.c.total),
+               sa.func.sum(cp.c.charge_amount - cp.c.paid_amount - adjusted.c.total))
+    per_claim = rows(warehouse_url, sa.select(cp.c.claim_id, *balance)
+                     .join(adjusted, adjusted.c.claim_payment_id == cp.c.claim_payment_id)
+                     .group_by(cp.c.claim_id).order_by(cp.c.claim_id))
+    assert per_claim == [("C-0", C("0.00"), C("30.00"), C("-30.00"), C("0.00")),
+                         ("C-1", C("1000.00"), C("600.00"), C("400.00"), C("0.00"))]
+    by_code = rows(warehouse_url, sa.select(a.c.group_code, a.c.carc, sa.func.sum(a.c.amount))
+                   .group_by(a.c.group_code, a.c.carc).order_by(a.c.group_code, a.c.carc))
+    assert by_code == [("CO", "253", C("2.50")), ("CO", "45", C("217.50")), ("PR", "1", C("100.00")),
+                       ("PR", "2", C("50.00"))]
+
+    # A fraction of a cent would be rounded on the way in and the stored sums would drift: refused.
+    before = snapshot(warehouse_url)
+    cents = [c.replace("*253*2.5", "*253*2.505").replace("*247.5*", "*247.495*") for c in CAS_CLAIMS]
+    bad = remittance_835(tmp_path, "sub-cent.835", bpr="BPR*I*630*C*CHK************20260115", trace="T-9",
+                         payee=TIN_PAYEE, claims=cents)
+    with pytest.raises(LoadError) as caught:
+        run_load(warehouse_url, fmt="x12-835", paths=[bad])
+    assert str(caught.value).startswith("sub-cent.835, line 11, segment CAS#11, field CAS03: CAS03 (adjustment "
+                                        "amount) '247.495' has a fraction of a cent")
+    assert snapshot(warehouse_url) == before
+
+
+def test_npi_only_payee_creates_its_practice_once(warehouse_url, tmp_path):
+    run_load(warehouse_url, fmt="x12-835", paths=[DENIED])  # marts exist: the new practice's must be refreshed
+    first = remittance_835(tmp_path, "npi-1.835", trace="T-1")
+    [line] = run_load(warehouse_url, fmt="x12-835", paths=[first])
+    assert (f"warning: npi-1.835, line 8, segment N1#8, field N104: new practice NPI{NPI} (RIVER CLINIC) created "
+            f"from the payee's NPI {NPI}: the file has no tax id (REF*TJ) to key it by") in line
+    p, r = s.practice, s.remittance
+    practices = sa.select(p.c.practice_id, p.c.practice_name, p.c.billing_npi).order_by(p.c.practice_id)
+    assert rows(warehouse_url, practices) == [("444313000", "Unknown", None), (f"NPI{NPI}", "River Clinic", NPI)]
+    [remit] = report(warehouse_url, "remittances", "2026-01", "2026-01")  # from the refreshed mart
+    assert (remit["practice_id"], remit["trace_number"], remit["amount"]) == (f"NPI{NPI}", "T-1", 150.00)
+
+    # Later files for that NPI map to it and create nothing, even when they carry a tax id.
+    second = remittance_835(tmp_path, "npi-2.835", trace="T-2")
+    with_tin = remittance_835(tmp_path, "npi-3.835", trace="T-3", tin="123456789")
+    lines = run_load(warehouse_url, fmt="x12-835", paths=[second, with_tin])
+    assert "new practice" not in "".join(lines)
+    assert (f"warning: npi-3.835, line 8, segment N1#8, field N104: payee NPI {NPI} with tax id 123456789 maps "
+            f"to practice NPI{NPI}, created earlier from that NPI alone") in lines[1]
+    assert rows(warehouse_url, practices) == [("444313000", "Unknown", None), (f"NPI{NPI}", "River Clinic", NPI)]
+    assert rows(warehouse_url, sa.select(r.c.trace_number, r.c.practice_id).where(r.c.trace_number.like("T-%"))
+                .order_by(r.c.trace_number)) == [("T-1", f"NPI{NPI}"), ("T-2", f"NPI{NPI}"), ("T-3", f"NPI{NPI}")]
+
+
+def test_npi_payee_that_cannot_be_mapped_is_refused(warehouse_url, tmp_path):
+    # The tax id's practice exists (from an FI payee) and so does the NPI's (from an NPI-only payee): a file
+    # naming both cannot say which practice it pays.
+    run_load(warehouse_url, fmt="x12-835", paths=[
+        remittance_835(tmp_path, "tin.835", trace="T-1", payee=TIN_PAYEE),
+        remittance_835(tmp_path, "npi.835", trace="T-2")])
+    before = snapshot(warehouse_url)
+    cases = [
+        (remittance_835(tmp_path, "both.835", trace="T-3", tin="123456789"),
+         "both.835, line 8, segment N1#8, field N104: the payee's tax id 123456789 (REF*TJ) and NPI 1234567893 "
+         "belong to two practices, 123456789 and NPI1234567893"),
+        (remittance_835(tmp_path, "bad-npi.835", trace="T-4", payee="N1*PE*LAKE CLINIC*XX*1234567890"),
+         "bad-npi.835, line 8, segment N1#8, field N104: the payee has no tax id (REF*TJ) and N104 '1234567890' "
+         "is not a valid NPI"),
+        (remittance_835(tmp_path, "no-id.835", trace="T-5", payee="N1*PE*LAKE CLINIC"),
+         "no-id.835, line 8, segment N1#8, field N104: the payee (N1*PE) has neither a tax id"),
+    ]
+    for path, message in cases:
+        with pytest.raises(LoadError) as caught:
+            run_load(warehouse_url, fmt="x12-835", paths=[path])
+        assert str(caught.value).startswith(message)
+        assert snapshot(warehouse_url) == before
 
 
 # --- 834 -------------------------------------------------------------------------------------------

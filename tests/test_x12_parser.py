@@ -235,6 +235,8 @@ def test_managed_care_sample_parses_leniently_with_a_warning():
     assert len(remit.warnings) == 1
     assert "BPR16" in remit.warnings[0]
     assert "BPR#4" in remit.warnings[0]
+    assert remit.payment_date_problem == remit.warnings[0]  # the loader takes DTM*405 instead, saying so
+    assert remit.production_date == dt.date(2002, 3, 14)
     assert remit.payment_amount == Decimal("945.00")
     assert check_835_balance(remit) == []
 
@@ -352,12 +354,39 @@ def test_bad_date_in_bpr16(bad):
     ("CAS*CO*A2*50.00~", "CAS*CO*A2*50.00***10.00~", "CAS#14", "CAS05"),
 ])
 def test_invalid_or_missing_elements_name_segment_and_field(old, new, segment, field):
-    text = managed_care()
-    if field == "BPR16":
-        text = edit(text, "*144444*20020316~", new)
-    else:
-        text = edit(text, old, new)
-    raises_at(segment, field, parse_835, text, source="m.835", lenient_dates=(field == "BPR16"))
+    raises_at(segment, field, parse_835, edit(managed_care(), old, new), source="m.835")
+
+
+def test_missing_bpr16_is_tolerated_leniently_when_dtm405_can_stand_in():
+    """Payers' sample files often leave BPR16 out and date the file in DTM*405; strict parsing refuses."""
+    text = edit(managed_care(), "*144444*20020316~", "*144444~")
+    raises_at("BPR#4", "BPR16", parse_835, text, source="m.835")
+    [remit] = parse_835(text, source="m.835", lenient_dates=True)
+    assert remit.payment_date is None
+    assert remit.production_date == dt.date(2002, 3, 14)
+    assert remit.payment_date_problem == ("m.835, line 4, segment BPR#4, field BPR16: BPR16 (check issue or EFT "
+                                          "effective date) is missing")
+    assert remit.warnings == [remit.payment_date_problem]
+    assert check_835_balance(remit) == []
+
+    # No DTM*405 either (or an invalid one): no payment date at all, refused even leniently.
+    no_dtm = add_segments(edit(text, "DTM*405*20020314~\n", ""), -1)
+    err = raises_at("BPR#4", "BPR16", parse_835, no_dtm, source="m.835", lenient_dates=True)
+    assert "is missing, and there is no valid DTM*405" in str(err)
+    bad_dtm = edit(text, "DTM*405*20020314~", "DTM*405*20021314~")
+    raises_at("BPR#4", "BPR16", parse_835, bad_dtm, source="m.835", lenient_dates=True)
+
+
+def test_check_payment_without_eft_details():
+    """A check: BPR with the amount, C, CHK and the issue date only; BPR05-BPR15 (EFT routing) are not used."""
+    bpr = "BPR*I*945.00*C*ACH*CCP*01*888999777*DA*24681012*1935665544**01*111333555*DA*144444*20020316~"
+    text = edit(managed_care(), bpr, "BPR*I*945.00*C*CHK************20020315~")
+    [remit] = parse_835(text)
+    assert (remit.handling_code, remit.payment_amount, remit.credit_debit, remit.payment_method,
+            remit.payment_date) == ("I", Decimal("945.00"), "C", "CHK", dt.date(2002, 3, 15))
+    assert remit.trace_number == "7170066655"  # TRN02: the check number
+    assert remit.warnings == []
+    assert check_835_balance(remit) == []
 
 
 def test_unknown_cas_group_code():
@@ -401,6 +430,44 @@ def test_several_cas_triplets_in_one_segment():
 
     seven = edit(managed_care(), "CAS*CO*A2*55.00~", "CAS*CO*A2*5*1*45*10**B1*10**B2*10**B3*10**B4*5**B5*5~")
     raises_at("CAS#21", "CAS20", parse_835, seven)
+
+
+def test_cas_triplets_with_reversed_amounts_sum_exactly():
+    """CO-45 and CO-253 with quantities, and a CAS that reverses part of them; worked by hand: claim
+    8765432112 is charged 1200.00 and paid 495.00, so its adjustments must total 705.00 exactly:
+    claim level CO-45 100 (qty 1) + CO-253 2.5 + CO-45 -47.5 (reversal) = 55.00; line level PR-1 600 + CO-45 50."""
+    text = add_segments(edit(managed_care(), "CAS*CO*A2*55.00~", "CAS*CO*45*100*1*253*2.5~\nCAS*CO*45*-47.5~"), 1)
+    [remit] = parse_835(text)
+    claim = remit.claims[1]
+    assert [(a.group_code, a.reason_code, a.amount, a.quantity) for a in claim.adjustments] == [
+        ("CO", "45", Decimal("100"), Decimal(1)), ("CO", "253", Decimal("2.5"), None),
+        ("CO", "45", Decimal("-47.5"), None)]
+    assert sum(a.amount for a in claim.adjustments) == Decimal("55.00")
+    assert check_835_balance(remit) == []
+    off = edit(text, "CAS*CO*45*-47.5~", "CAS*CO*45*-47.49~")  # one cent out: the claim no longer balances
+    [problem] = check_835_balance(parse_835(off)[0])
+    assert "claim 8765432112" in problem
+    assert "adjustments total 705.01" in problem
+
+
+@pytest.mark.parametrize(("old", "new", "segment", "field", "message"), [
+    ("CAS*CO*A2*55.00~", "CAS*CO*A2*54.995*1*45*0.005~", "CAS#21", "CAS03", "'54.995' has a fraction of a cent"),
+    ("CAS*CO*A2*55.00~", "CAS*CO*A2*55*1*45*0.001~", "CAS#21", "CAS06", "'0.001' has a fraction of a cent"),
+    ("*1200.00*495.00*", "*1200.00*495.001*", "CLP#20", "CLP04", "fraction of a cent"),
+    ("BPR*I*945.00*", "BPR*I*945.005*", "BPR#4", "BPR02", "fraction of a cent"),
+    ("*1200.00*495.00*", "*100000000*495.00*", "CLP#20", "CLP03", "larger than 99999999.99"),
+    ("SVC*HC:93555*1200.00*550.00~", "SVC*HC:93555*1200.00*-550.009~", "SVC#23", "SVC03", "fraction of a cent"),
+])
+def test_monetary_amounts_are_whole_cents(old, new, segment, field, message):
+    """X12 5010 monetary amounts (DE 782) have at most 2 decimal places and 10 digits: a fraction of a cent
+    would be rounded when stored, so the stored adjustments would no longer add up as the file's do."""
+    err = raises_at(segment, field, parse_835, edit(managed_care(), old, new), source="m.835")
+    assert message in str(err)
+
+
+def test_trailing_zeros_in_amounts_are_whole_cents():
+    [remit] = parse_835(edit(managed_care(), "CAS*CO*A2*55.00~", "CAS*CO*A2*55.000~"))
+    assert remit.claims[1].adjustments[0].amount == Decimal("55.00")
 
 
 def test_reversal_with_negative_amounts():
