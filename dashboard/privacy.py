@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 MIN_CELL = 11  # counts 1..10 are suppressed
@@ -67,36 +68,41 @@ def suppress(frame: pd.DataFrame, rule: SuppressionRule, *, also: pd.DataFrame |
 
 
 def suppression_mask(frame: pd.DataFrame, rule: SuppressionRule, *, also: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Which cells ``rule`` blanks: a boolean frame shaped like ``frame``."""
-    blank = pd.DataFrame(False, index=frame.index, columns=frame.columns)
+    """Which cells ``rule`` blanks: a boolean frame shaped like ``frame``. The fixpoint runs on a numpy
+    array with what each step needs (links' conditions, complementary groups) worked out once: suppression
+    runs on every read of a cached report, so it is on every employer user's click."""
+    at = {name: i for i, name in enumerate(frame.columns)}
+    blank = np.zeros((len(frame), len(at)), dtype=bool)
     for count_col in rule.counts:
-        if count_col in frame.columns:
-            blank[count_col] = is_small(frame[count_col])
+        if count_col in at:
+            blank[:, at[count_col]] = is_small(frame[count_col]).to_numpy()
     if also is not None:
         for col in also.columns:
-            if col in blank.columns:
-                blank[col] = blank[col] | also[col].reindex(frame.index, fill_value=False).astype(bool)
+            if col in at:
+                blank[:, at[col]] |= also[col].reindex(frame.index, fill_value=False).astype(bool).to_numpy()
+    dependents = [(at[count], [at[c] for c in cols if c in at]) for count, cols in rule.counts.items() if count in at]
+    links = []
+    for link in rule.linked:
+        present = [at[c] for c in link.columns if c in at]
+        if present:  # unknown condition: assume the relation holds
+            when = frame[link.when].astype(bool).to_numpy() if link.when is not None and link.when in at else None
+            links.append((present, when))
+    complementary = [(at[c], _Complementary(frame, c, rule.group_by)) for c in rule.complementary if c in at]
     while True:
-        before = blank.to_numpy().copy()
-        for count_col, dependents in rule.counts.items():
-            if count_col in frame.columns:
-                for col in dependents:
-                    if col in frame.columns:
-                        blank[col] = blank[col] | blank[count_col]
-        for link in rule.linked:
-            present = [c for c in link.columns if c in frame.columns]
-            if present:
-                together = blank[present].any(axis=1)
-                if link.when is not None and link.when in frame.columns:  # unknown: assume it holds
-                    together = together & frame[link.when].astype(bool)
-                for col in present:
-                    blank[col] = blank[col] | together
-        for count_col in rule.complementary:
-            if count_col in frame.columns:
-                blank[count_col] = blank[count_col] | _complementary(frame, count_col, blank[count_col],
-                                                                     rule.group_by)
-        if (blank.to_numpy() == before).all():
-            return blank
+        before = blank.copy()
+        for count, cols in dependents:
+            for col in cols:
+                blank[:, col] |= blank[:, count]
+        for cols, when in links:
+            together = blank[:, cols].any(axis=1)
+            if when is not None:
+                together &= when
+            for col in cols:
+                blank[:, col] |= together
+        for col, step in complementary:
+            blank[:, col] |= step.also_blank(blank[:, col])
+        if (blank == before).all():
+            return pd.DataFrame(blank, index=frame.index, columns=frame.columns)
 
 
 def apply_mask(frame: pd.DataFrame, blank: pd.DataFrame, *, drop: Iterable[str] = ()) -> pd.DataFrame:
@@ -108,27 +114,42 @@ def apply_mask(frame: pd.DataFrame, blank: pd.DataFrame, *, drop: Iterable[str] 
     return out.drop(columns=[c for c in drop if c in out.columns])
 
 
-def _complementary(frame: pd.DataFrame, count_col: str, small: pd.Series, group_by: Sequence[str]) -> pd.Series:
-    """In each group with exactly one blanked count, the smallest positive published count too (else the
-    group's total, published elsewhere, gives the blanked one away). Vectorised: one pass, not one per group."""
-    extra = pd.Series(False, index=frame.index)
-    values = pd.to_numeric(frame[count_col], errors="coerce")
-    if group_by:
-        group = pd.Series(frame.groupby(list(group_by), dropna=False, sort=False).ngroup().to_numpy(),
-                          index=frame.index)
-    else:
-        group = pd.Series(0, index=frame.index)
-    lone = small.astype(int).groupby(group).transform("sum") == 1
-    candidates = pd.DataFrame({"group": group, "value": values})[lone & ~small & (values > 0)]
-    if candidates.empty:
-        return extra
-    lowest = candidates[candidates["value"] == candidates.groupby("group")["value"].transform("min")]
-    # Ties go by the row's contents, not its position: every run and every export must blank the
-    # same cell, or two of them together would reveal it.
-    lowest = lowest.assign(key=frame.loc[lowest.index].map(str).agg("|".join, axis=1))  # None: "None"
-    chosen = lowest.sort_values(["group", "key"], kind="stable").groupby("group").head(1).index
-    extra.loc[chosen] = True
-    return extra
+class _Complementary:
+    """Complementary suppression of one count column: in each group with exactly one blanked count, the
+    smallest positive published count is blanked too (else the group's total, published elsewhere, gives
+    the blanked one away)."""
+
+    def __init__(self, frame: pd.DataFrame, column: str, group_by: Sequence[str]) -> None:
+        self.frame = frame
+        self.values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype="float64")
+        self.group = (frame.groupby(list(group_by), dropna=False, sort=False).ngroup().to_numpy()
+                      if group_by else np.zeros(len(frame), dtype="int64"))
+        self.groups = int(self.group.max()) + 1 if len(frame) else 0
+        self._keys: dict[int, str] = {}
+
+    def also_blank(self, small: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(small), dtype=bool)
+        lone = np.bincount(self.group, weights=small, minlength=self.groups)[self.group] == 1
+        candidates = np.flatnonzero(lone & ~small & (self.values > 0))  # NaN is never > 0
+        if not len(candidates):
+            return out
+        group, value = self.group[candidates], self.values[candidates]
+        lowest_value = np.full(self.groups, np.inf)
+        np.minimum.at(lowest_value, group, value)
+        chosen: dict[int, int] = {}
+        for row in candidates[value == lowest_value[group]]:
+            # Ties go by the row's contents, not its position: every run and every export must blank the
+            # same cell, or two of them together would reveal it.
+            g = int(self.group[row])
+            if g not in chosen or self.key(row) < self.key(chosen[g]):
+                chosen[g] = int(row)
+        out[list(chosen.values())] = True
+        return out
+
+    def key(self, row: int) -> str:
+        if row not in self._keys:
+            self._keys[row] = "|".join(str(v) for v in self.frame.iloc[row].tolist())
+        return self._keys[row]
 
 
 def published_sum(values: Iterable[object]) -> object | None:
