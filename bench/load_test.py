@@ -61,14 +61,15 @@ def free_port() -> int:
 def create_users(app_db_url: str, warehouse_url: str, count: int) -> list[tuple[str, str]]:
     """``count`` accounts, alternately practice managers (two practices) and employer admins (one
     employer), made through the service layer; returns (email, role) pairs."""
-    from dashboard import reports
+    from dashboard import entities
     from dashboard.app import _app_db_engine
     from dashboard.auth import service
     from dashboard.warehouse.engine import reader_engine
 
     warehouse = reader_engine(warehouse_url)
     with warehouse.connect() as conn:
-        practices, employers = (sorted(ids) for ids in reports.known_ids(conn))
+        known = entities.lookup(conn)
+        practices, employers = sorted(known.practices), sorted(known.employers)
     warehouse.dispose()
     if not practices or not employers:
         raise SystemExit("the warehouse has no practices or no employers: load data first (dashboard demo)")

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 
-from dashboard import access, reports
+from dashboard import access, entities, reports
 from dashboard.config import load_settings
 from dashboard.errors import BadInput, DashboardError, NotFound, WarehouseMissing
 
@@ -236,7 +236,8 @@ def _check_known_ids(practices: tuple[str, ...], employers: tuple[str, ...]) -> 
     except DashboardError:
         return
     with engine.connect() as conn:
-        known_practices, known_employers = reports.known_ids(conn)
+        known = entities.lookup(conn)  # what the admin form and the filter bars offer
+    known_practices, known_employers = set(known.practices), set(known.employers)
     for pid in practices:
         if pid not in known_practices:
             raise NotFound(f"unknown practice {pid!r}")

@@ -17,16 +17,16 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from dashboard import access, exports, paging
+from dashboard import access, entities, exports, paging
 from dashboard import deidentified as di
 from dashboard.errors import AccessDenied, NotFound
 from dashboard.metrics import employer as em
 from dashboard.metrics import practice as pm
+from dashboard.metrics import remittance as rm
 from dashboard.metrics.filters import Filters
 from dashboard.metrics.kpis import KPIS, PRACTICE_KPIS
 from dashboard.report_cache import ReportCache, data_version, file_version
 from dashboard.warehouse import schema as s
-from dashboard.warehouse import semantic
 from dashboard.warehouse.engine import require_schema
 
 
@@ -48,7 +48,8 @@ class Report:
 
 
 _MONEY_KPIS = ("charges", "payments", "payer_payments", "patient_payments", "refunds", "contractual_adjustments",
-               "ar_balance")
+               "ar_balance", "credit_balances",
+               "provider_adjustments", "payer_cash")  # 835 PLB, and the cash: payer_payments − provider_adjustments
 # practice KPI columns, in the registry's order (a KPI added there is a column here)
 _PRACTICE_KPI_COLUMNS = tuple(k.name for k in PRACTICE_KPIS)
 _ADJ_COLUMNS = ("practice_id", "month", "payer", "group_code", "carc", "category", "claims", "amount")
@@ -76,9 +77,14 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            "claim level).", money=("claim_charge", "claim_paid", "amount"), claim_level=True),
     Report("remittances", "Remittances (835 payments)", "practice",
            ("practice_id", "trace_number", "payer", "payment_date", "method", "amount", "claims",
-            "unmatched_claims"),
-           pm.remittances, "ERA payments with trace numbers and the claims they pay.", money=("amount",),
-           claim_level=True),
+            "unmatched_claims", "claim_payments", "provider_adjustments", "difference"),
+           pm.remittances, "ERA payments with trace numbers and the claims they pay, reconciled: amount (BPR02) = "
+           "claim_payments (Σ CLP04) − provider_adjustments (Σ PLB), difference 0.00 when the 835 balances.",
+           money=("amount", "claim_payments", "provider_adjustments", "difference"), claim_level=True),
+    Report("provider-adjustments", "Provider-level adjustments (PLB)", "practice", rm.COLUMNS,
+           rm.provider_adjustments, "835 PLB adjustments by payment month, payer and reason code (L6 interest, WO "
+           "overpayment recovery, FB forwarding balance, …): positive amounts are withheld from the payment, "
+           "negative ones added to it.", money=("amount",)),
     Report("payer-mix", "Payer mix", "practice", ("practice_id", "payer", "claims", "charges", "share_of_charges"),
            pm.payer_mix, "Share of gross charges by payer.", money=("charges",), rates=("share_of_charges",)),
     Report("eligibility-checks", "Eligibility checks (270/271)", "practice",
@@ -87,6 +93,10 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            rates=("verification_rate",)),
     Report("patient-balances", "Patient balances", "practice", ("practice_id", "bucket", "open_claims", "balance"),
            pm.patient_balances, "Patient responsibility still open, by age.", money=("balance",)),
+    Report("credit-balances", "Credit balances", "practice",
+           ("practice_id", "claim_id", "owed_to", "service_date", "credit_since", "amount"), pm.credit_balances,
+           "Claims in credit at the end of the period (refunds or corrections owed to the payer or the patient), "
+           "kept out of A/R.", money=("amount",), claim_level=True),
     Report("payment-channel-fees", "Payment-channel fees", "practice",
            ("practice_id", "month", "eft_payments", "fee"), pm.payment_channel_fees,
            "Premium payment-portal fees: 0.5% of EFT payments, capped at $2,000 a month per TIN.",
@@ -130,15 +140,6 @@ def get_report(name: str) -> Report:
 
 def reports_for(scope: access.Scope) -> list[Report]:
     return [r for r in CATALOG.values() if scope.can_view(r.audience)]
-
-
-def known_ids(conn: Connection) -> tuple[set[str], set[str]]:
-    practices = set(conn.execute(sa.select(s.practice.c.practice_id)).scalars())
-    employers = set(conn.execute(sa.select(s.employer.c.employer_id)).scalars())
-    # employers without a reference row are known by their enrollment (the mart, not a scan of eligibility)
-    em_ = semantic.mart_employer_month
-    employers |= {e for e in conn.execute(sa.select(em_.c.employer_id).distinct()).scalars() if e}
-    return practices, employers
 
 
 def _data_as_of_visible(conn: Connection, scope: access.Scope):
@@ -238,7 +239,10 @@ def _resolve(reader: _Reader, scope: access.Scope, *, start, end, practice, empl
     ids checked against the scope (and, for full access, against the ids that exist), the default end the
     as-of month of the scope's own loads."""
     reader.memo("schema", lambda conn: require_schema(conn) or True)
-    practices, employers = reader.memo("known", known_ids) if scope.full_access else (None, None)
+    practices = employers = None
+    if scope.full_access:  # the one lookup of what exists (dashboard.entities), as the admin form and CLI use
+        known = reader.memo("entities", lambda conn: entities.known(conn, reader.cache))
+        practices, employers = set(known.practices), set(known.employers)
     as_of = reader.memo(("as_of", scope.role, scope.practice_ids, scope.employer_ids),
                         lambda conn: data_as_of(conn, scope=scope))  # the scope's loads only
     return access.resolve_filters(

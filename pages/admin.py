@@ -17,12 +17,11 @@ import sqlalchemy as sa
 from dash import Input, Output, State, dcc, html
 from flask import current_app, request
 
-from dashboard import access, admin
+from dashboard import access, admin, entities
 from dashboard.auth import resets, service
 from dashboard.errors import BadInput, DashboardError
-from dashboard.ui.context import app_db, warehouse
+from dashboard.ui.context import app_db, report_cache, warehouse
 from dashboard.ui.registry import callback, page
-from dashboard.warehouse import schema as s
 
 ROLE_OPTIONS = [{"label": r.replace("_", " "), "value": r} for r in access.ROLES]
 
@@ -40,17 +39,14 @@ def _records(frame) -> list[dict]:
 
 
 def _entity_options() -> tuple[list[dict], list[dict]]:
-    """Practices and employers from the warehouse's reference tables (none when there is no warehouse)."""
+    """The practices and employers that exist (:mod:`dashboard.entities`: what the filter bars and the CLI
+    offer, so a tenant that arrived only in the facts can be granted); none when there is no warehouse."""
     try:
         with warehouse().connect() as conn:
-            practices = conn.execute(sa.select(s.practice.c.practice_id, s.practice.c.practice_name)
-                                     .order_by(s.practice.c.practice_name)).all()
-            employers = conn.execute(sa.select(s.employer.c.employer_id, s.employer.c.employer_name)
-                                     .order_by(s.employer.c.employer_name)).all()
+            known = entities.known(conn, report_cache())
     except (DashboardError, sa.exc.SQLAlchemyError):
         return [], []
-    return ([{"label": f"{name} ({pid})", "value": pid} for pid, name in practices],
-            [{"label": f"{name} ({eid})", "value": eid} for eid, name in employers])
+    return known.options("practice"), known.options("employer")
 
 
 def _user_options() -> list[dict]:

@@ -42,6 +42,13 @@ def load_practice_fixture(engine: Engine) -> None:
             _line("C4", 1, "pat4", P1, D(2026, 2, 20), 150),
             _line("C5", 1, "pat5", P1, D(2025, 10, 15), 400),
             _line("D1", 1, "pat6", P2, D(2026, 1, 20), 500),
+            # March (issue 11): a desk copay before the 835, a line denied on a paid claim, credit balances
+            _line("C6", 1, "pat7", P1, D(2026, 3, 2), 150, hcpcs="99214"),
+            _line("C6", 2, "pat7", P1, D(2026, 3, 2), 50, hcpcs="93000"),
+            _line("C7", 1, "pat8", P1, D(2026, 3, 3), 100),
+            _line("C7", 2, "pat8", P1, D(2026, 3, 3), 20, hcpcs="36415"),
+            _line("C8", 1, "pat9", P1, D(2026, 3, 9), 90),
+            _line("C9", 1, "pat10", P1, D(2026, 3, 10), 80, hcpcs="99212"),
             # another provider's claim: not a practice of ours, never in practice KPIs
             _line("X1", 1, "pat1", "999999999", D(2026, 1, 5), 1000),
         ])
@@ -50,10 +57,14 @@ def load_practice_fixture(engine: Engine) -> None:
             ("C1", P1, [("submitted", D(2026, 1, 6)), ("accepted", D(2026, 1, 7))]),
             ("C2", P1, [("submitted", D(2026, 1, 11)), ("rejected", D(2026, 1, 12)), ("submitted", D(2026, 1, 15)),
                         ("accepted", D(2026, 1, 16)), ("appealed", D(2026, 2, 1))]),
-            ("C3", P1, [("submitted", D(2026, 2, 4)), ("accepted", D(2026, 2, 5))]),
+            ("C3", P1, [("submitted", D(2026, 2, 4)), ("accepted", D(2026, 2, 5)), ("appealed", D(2026, 2, 25))]),
             ("C4", P1, [("submitted", D(2026, 2, 21)), ("accepted", D(2026, 2, 22))]),
             ("C5", P1, [("submitted", D(2025, 10, 16)), ("accepted", D(2025, 10, 17))]),
             ("D1", P2, [("submitted", D(2026, 1, 21)), ("accepted", D(2026, 1, 22))]),
+            ("C6", P1, [("submitted", D(2026, 3, 11)), ("accepted", D(2026, 3, 12))]),
+            ("C7", P1, [("submitted", D(2026, 3, 4)), ("accepted", D(2026, 3, 5))]),
+            ("C8", P1, [("submitted", D(2026, 3, 10)), ("accepted", D(2026, 3, 11))]),
+            ("C9", P1, [("submitted", D(2026, 3, 11)), ("accepted", D(2026, 3, 12))]),
         ):
             for seq, (kind, day) in enumerate(events, start=1):
                 ev.append({"claim_id": claim, "event_seq": seq, "practice_id": tin, "event_type": kind,
@@ -67,11 +78,17 @@ def load_practice_fixture(engine: Engine) -> None:
             {"remittance_id": "R2", "practice_id": P1, "payer_id": "ACME", "payer_name": "Acme Health",
              "trace_number": "T2", "method": "CHK", "payment_date": D(2026, 2, 20), "amount": 70},
             {"remittance_id": "RP2", "practice_id": P2, "payer_id": "ACME", "payer_name": "Acme Health",
-             "trace_number": "T3", "method": "ACH", "payment_date": D(2026, 2, 10), "amount": 350},
+             "trace_number": "T3", "method": "ACH", "payment_date": D(2026, 2, 10), "amount": 352.50},
+            {"remittance_id": "R3", "practice_id": P1, "payer_id": "ACME", "payer_name": "Acme Health",
+             "trace_number": "T4", "method": "ACH", "payment_date": D(2026, 3, 24), "amount": 194},
+            {"remittance_id": "R4", "practice_id": P1, "payer_id": "ACME", "payer_name": "Acme Health",
+             "trace_number": "T5", "method": "CHK", "payment_date": D(2026, 3, 31), "amount": 64},
         ])
         payments = [("CP5", "R0", P1, "C5", "1", 400, 0, 400), ("CP1", "R1", P1, "C1", "1", 200, 120, 30),
                     ("CP2", "R1", P1, "C2", "1", 100, 0, 0), ("CP2b", "R2", P1, "C2", "1", 100, 70, 0),
-                    ("CP3", "R2", P1, "C3", "1", 300, 0, 0), ("CPD", "RP2", P2, "D1", "1", 500, 350, 0)]
+                    ("CP3", "R2", P1, "C3", "1", 300, 0, 0), ("CPD", "RP2", P2, "D1", "1", 500, 350, 0),
+                    ("CP7", "R3", P1, "C7", "1", 120, 70, 0), ("CP8", "R3", P1, "C8", "1", 90, 60, 20),
+                    ("CP9", "R3", P1, "C9", "1", 80, 64, 0), ("CP9b", "R4", P1, "C9", "1", 80, 64, 0)]
         c.execute(s.claim_payment.insert(), [
             {"claim_payment_id": i, "remittance_id": r, "practice_id": p, "claim_id": cl, "status_code": st,
              "charge_amount": ch, "paid_amount": pd_, "patient_responsibility": pr}
@@ -79,11 +96,25 @@ def load_practice_fixture(engine: Engine) -> None:
         ])
         adjustments = [("CP5", P1, "PR", "1", 400), ("CP1", P1, "CO", "45", 50), ("CP1", P1, "PR", "1", 30),
                        ("CP2", P1, "CO", "16", 100), ("CP2b", P1, "CO", "45", 30), ("CP3", P1, "CO", "50", 300),
-                       ("CPD", P2, "CO", "45", 150)]
+                       ("CPD", P2, "CO", "45", 150), ("CP8", P1, "CO", "45", 10), ("CP8", P1, "PR", "2", 20),
+                       ("CP9", P1, "CO", "45", 16), ("CP9b", P1, "CO", "45", 16)]
+        line_adjustments = [("CP7", 1, "CO", "45", 30), ("CP7", 2, "CO", "97", 20)]  # 36415 bundled: denied
         c.execute(s.claim_adjustment.insert(), [
-            {"claim_payment_id": cp, "line_number": 0, "adjustment_seq": i, "practice_id": p, "group_code": g,
-             "carc": carc, "amount": amt}
-            for i, (cp, p, g, carc, amt) in enumerate(adjustments, start=1)
+            {"claim_payment_id": cp, "line_number": line, "adjustment_seq": i, "practice_id": P1 if p is None else p,
+             "group_code": g, "carc": carc, "amount": amt}
+            for i, (cp, p, line, g, carc, amt) in enumerate(
+                [(cp, p, 0, g, carc, amt) for cp, p, g, carc, amt in adjustments]
+                + [(cp, None, line, g, carc, amt) for cp, line, g, carc, amt in line_adjustments], start=1)
+        ])
+        # 835 PLB: ACME adds 2.50 of interest (L6, negative) to P2's payment: BPR02 = 350 − (−2.50) = 352.50
+        c.execute(s.provider_adjustment.insert(), [
+            {"remittance_id": "RP2", "adjustment_seq": 1, "practice_id": P2, "provider_id": P2,
+             "fiscal_period_date": D(2026, 12, 31), "reason_code": "L6", "amount": -2.50}])
+        c.execute(s.service_line_payment.insert(), [
+            {"claim_payment_id": "CP7", "line_number": 1, "practice_id": P1, "procedure_code": "99213",
+             "charge_amount": 100, "paid_amount": 70},
+            {"claim_payment_id": "CP7", "line_number": 2, "practice_id": P1, "procedure_code": "36415",
+             "charge_amount": 20, "paid_amount": 0},
         ])
         c.execute(s.patient_payment.insert(), [
             {"patient_payment_id": "PP1", "practice_id": P1, "claim_id": "C5", "payment_date": D(2026, 1, 15),
@@ -92,10 +123,16 @@ def load_practice_fixture(engine: Engine) -> None:
              "amount": 30, "channel": "card"},
             {"patient_payment_id": "PP3", "practice_id": P1, "claim_id": "C5", "payment_date": D(2026, 2, 25),
              "amount": -9, "channel": "check"},
+            {"patient_payment_id": "PP4", "practice_id": P1, "claim_id": "C6", "payment_date": D(2026, 3, 2),
+             "amount": 20, "channel": "card"},
+            {"patient_payment_id": "PP5", "practice_id": P1, "claim_id": "C8", "payment_date": D(2026, 3, 27),
+             "amount": 50, "channel": "portal"},
         ])
         c.execute(s.claim_write_off.insert(), [
             {"write_off_id": "W1", "practice_id": P1, "claim_id": "C3", "write_off_date": D(2026, 3, 15),
              "amount": 300, "reason": "denial"},
+            {"write_off_id": "W2", "practice_id": P1, "claim_id": "C5", "write_off_date": D(2026, 4, 20),
+             "amount": 309, "reason": "bad_debt"},
         ])
         c.execute(s.eligibility_check.insert(), [
             {"check_id": f"E{i}", "practice_id": P1, "service_date": day, "requested_at": dt.datetime(2026, 1, 1),

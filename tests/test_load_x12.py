@@ -74,7 +74,7 @@ def test_managed_care_835_loads_with_its_figures(warehouse_url):
     [remit] = report(warehouse_url, "remittances", "2002-03", "2002-03")
     assert remit == {"practice_id": "777667755", "trace_number": "7170066655", "payer": "RUSHMORE LIFE",
                      "payment_date": dt.date(2002, 3, 14), "method": "ACH", "amount": 945.00, "claims": 2,
-                     "unmatched_claims": 2}
+                     "unmatched_claims": 2, "claim_payments": 945.00, "provider_adjustments": 0.0, "difference": 0.0}
     adjustments = {(r["group_code"], r["carc"]): (r["claims"], r["amount"])
                    for r in report(warehouse_url, "adjustments", "2002-03", "2002-03")}
     assert adjustments == {("CO", "A2"): (2, 105.00), ("PR", "1"): (2, 900.00), ("CO", "45"): (1, 50.00)}
@@ -284,6 +284,60 @@ def test_check_payment_without_eft_details(warehouse_url, tmp_path):
                                                                  "100234")]
     [remit] = report(warehouse_url, "remittances", "2026-01", "2026-01")
     assert (remit["method"], remit["amount"], remit["trace_number"]) == ("CHK", 1234.56, "100234")
+
+
+#: Worked by hand (2 PLB segments, 5 pairs). T-1, paid 2026-01-15: C-1 pays 150.00 and C-2 400.00, so Σ CLP04 =
+#: 550.00; PLB WO 150.00 and WO 10.00 (overpayments recovered: withheld), L6 -12.34 (interest: added), FB 25.00
+#: (a balance forwarded from an earlier 835: withheld), 72 -40.00 (a refund the practice sent, returned: added),
+#: so Σ PLB = 160 - 12.34 + 25 - 40 = 132.66 and BPR02 = 550.00 - 132.66 = 417.34. T-2, paid 2026-02-10: C-3 pays
+#: 80.00, WO 30.00 withheld, BPR02 = 50.00. T-3, paid 2026-03-05, loaded with --allow-unbalanced: C-4 pays 80.00,
+#: no PLB, but BPR02 says 100.00: the reconciliation shows a difference of 20.00.
+PLB_835S = {
+    "T-1": ("BPR*I*417.34*C*CHK************20260115",
+            ["CLP*C-1*1*200*150*20*12*PCN1", "CAS*CO*45*30", "CAS*PR*2*20",
+             "CLP*C-2*1*500*400*0*12*PCN2", "CAS*CO*45*100",
+             "PLB*123456789*20261231*WO:C-0 20251103*150.00*L6*-12.34*WO:C-9 20251120*10",
+             "PLB*123456789*20261231*FB:FWD1*25.00*72:C-7 20250915*-40.00"]),
+    "T-2": ("BPR*I*50*C*CHK************20260210",
+            ["CLP*C-3*1*100*80*0*12*PCN3", "CAS*CO*45*20", "PLB*123456789*20261231*WO:C-1 20260105*30"]),
+    "T-3": ("BPR*I*100*C*CHK************20260305", ["CLP*C-4*1*100*80*0*12*PCN4", "CAS*CO*45*20"]),
+}
+
+
+def test_plb_is_reported_by_reason_and_each_payment_reconciles_its_cash(warehouse_url, tmp_path):
+    for trace, (bpr, segments) in PLB_835S.items():
+        path = remittance_835(tmp_path, f"{trace}.835", bpr=bpr, trace=trace, payee=TIN_PAYEE, claims=segments)
+        [line] = run_load(warehouse_url, fmt="x12-835", paths=[path], allow_unbalanced=trace == "T-3")
+        assert ("does not balance" in line) is (trace == "T-3"), line
+    plb = [(r["month"], r["payer"], r["reason_code"], r["reason"], r["adjustments"], r["amount"])
+           for r in report(warehouse_url, "provider-adjustments", "2026-01", "2026-03")]
+    assert plb == [("2026-01", "ACMEHP", "72", "Authorized Return", 1, -40.00),
+                   ("2026-01", "ACMEHP", "FB", "Forwarding Balance", 1, 25.00),
+                   ("2026-01", "ACMEHP", "L6", "Interest Owed", 1, -12.34),
+                   ("2026-01", "ACMEHP", "WO", "Overpayment Recovery", 2, 160.00),
+                   ("2026-02", "ACMEHP", "WO", "Overpayment Recovery", 1, 30.00)]
+    cash = [(r["trace_number"], r["amount"], r["claim_payments"], r["provider_adjustments"], r["difference"])
+            for r in report(warehouse_url, "remittances", "2026-01", "2026-03")]
+    assert cash == [("T-1", 417.34, 550.00, 132.66, 0.00), ("T-2", 50.00, 80.00, 30.00, 0.00),
+                    ("T-3", 100.00, 80.00, 0.00, 20.00)]
+    # the practice's cash from payers: Σ CLP04 − Σ PLB, = Σ BPR02 of the balanced 835s
+    kpis = [(r["month"], r["payer_payments"], r["provider_adjustments"], r["payer_cash"])
+            for r in report(warehouse_url, "practice-kpis", "2026-01", "2026-02")]
+    assert kpis == [("2026-01", 550.00, 132.66, 417.34), ("2026-02", 80.00, 30.00, 50.00)]
+    [summary] = report(warehouse_url, "practice-summary", "2026-01", "2026-02")
+    assert (summary["payer_payments"], summary["provider_adjustments"], summary["payer_cash"]) == (630.00, 162.66,
+                                                                                                    467.34)
+
+
+def test_plb_reason_codes_ship_with_the_standard_list():
+    from dashboard.metrics.remittance import plb_reasons, reason_meaning
+
+    reasons = plb_reasons()
+    assert len(reasons) == 41  # element 426 as the 835 TR3 allows it in PLB03-1
+    assert {code: reasons[code] for code in ("L6", "WO", "FB", "72", "CS", "J1")} == {
+        "L6": "Interest Owed", "WO": "Overpayment Recovery", "FB": "Forwarding Balance", "72": "Authorized Return",
+        "CS": "Adjustment", "J1": "Nonreimbursable"}
+    assert reason_meaning("ZZ") == "not a standard PLB reason code (ZZ)"  # shown, never dropped
 
 
 #: Worked by hand. C-1: charged 1000.00, paid 600.00, so 400.00 of adjustments: CO-45 247.50 (qty 1) + CO-253 2.50

@@ -2,12 +2,21 @@
 
 Worked by hand for practice P1 (payer ACME):
   C5 DOS 2025-10-15 charge 400; 835 2025-11-20 paid 0, PR-1 400 (deductible, not a denial);
-     patient pays 100 on 2026-01-15 and is refunded 9 on 2026-02-25.
+     patient pays 100 on 2026-01-15 and is refunded 9 on 2026-02-25; the 309 left is bad debt on 2026-04-20.
   C1 DOS 2026-01-05 charge 200; 835 2026-01-27 paid 120, CO-45 50, PR-1 30; patient pays 30 on 2026-02-10.
   C2 DOS 2026-01-10 charge 100; 277CA rejected first; 835 2026-01-27 paid 0, CO-16 100 (denial);
      appealed, 835 2026-02-20 paid 70, CO-45 30.
-  C3 DOS 2026-02-03 charge 300; 835 2026-02-20 paid 0, CO-50 300 (denial); written off 2026-03-15.
+  C3 DOS 2026-02-03 charge 300; 835 2026-02-20 paid 0, CO-50 300 (denial); appealed 2026-02-25 in vain,
+     written off (denial) 2026-03-15.
   C4 DOS 2026-02-20 charge 150; not paid yet.
+  C6 DOS 2026-03-02 charge 200 (150 + 50), first submitted 2026-03-11; copay 20 taken at the desk that day,
+     no 835 yet: the claim owes 180 (insurance A/R), the patient owes nothing (no patient credit).
+  C7 DOS 2026-03-03 charge 120 (99213 100 + 36415 20); 835 2026-03-24 paid 70: line 1 CO-45 30, line 2 (36415)
+     CO-97 20, a line denied on a paid claim; 20 stays in A/R.
+  C8 DOS 2026-03-09 charge 90; 835 2026-03-24 paid 60, CO-45 10, PR-2 20; the patient pays 50 on 2026-03-27:
+     a credit of 30 owed to the patient.
+  C9 DOS 2026-03-10 charge 80; 835 2026-03-24 paid 64, CO-45 16; ACME pays it again (2026-03-31, the same CLP):
+     the duplicate posts its payment and contractual adjustment again, a credit of 80 owed to ACME.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import pytest
 
 from dashboard.metrics import practice as pm
 from dashboard.metrics.filters import Filters
+from dashboard.metrics.kpis import KPIS
 from tests.conftest import module_warehouse
 from tests.fixtures import P1, P2, load_practice_fixture
 
@@ -73,8 +83,8 @@ def test_ar_balance_at_month_ends(engine):
     assert value(out, "ar_patient", JAN) == 330
     # Feb 28: C5 309 (refund raises it), C3 300, C4 150; C1 and C2 are settled
     assert value(out, "ar_balance", FEB) == 759
-    # Mar 31: C3 written off
-    assert value(out, "ar_balance", MAR) == 459
+    # Mar 31: C3 written off; C5 309, C4 150, C6 180 (200 less the desk copay), C7 20; C8 and C9 are in credit
+    assert value(out, "ar_balance", MAR) == 459 + 180 + 20
 
 
 def test_ar_over_90(engine):
@@ -112,6 +122,26 @@ def test_denial_rate_counts_first_adjudication_only(engine):
     assert value(out, "denial_rate", FEB) == 1.0
 
 
+def test_denial_rates_count_line_denials_on_paid_claims(engine):
+    """March's first adjudications: C7 (paid, line 2 denied CO-97 20), C8 and C9 (paid, no denial; C9's
+    duplicate is its second). Lines: C7 has 2 SVC lines; C8 and C9 were remitted without SVC, so their billed
+    lines count (1 each)."""
+    out = run(engine, pm.denial_rate)
+    march = out[out["month"] == MAR].iloc[0]
+    assert (march["adjudicated"], march["denied"], march["denied_in_full"]) == (3, 1, 0)
+    assert march["denial_rate"] == pytest.approx(1 / 3)  # was 0: only claims denied in full counted
+    assert march["full_denial_rate"] == 0
+    assert (march["lines_adjudicated"], march["lines_denied"]) == (4, 1)
+    assert march["line_denial_rate"] == pytest.approx(1 / 4)
+    assert march["charges_denied"] == 20
+    assert march["denial_rate_dollars"] == pytest.approx(20 / 290)
+    # January: C2 denied in full (1 line), C1 paid (2 billed lines)
+    assert value(out, "line_denial_rate", JAN) == pytest.approx(1 / 3)
+    summary = run(engine, pm.practice_summary).iloc[0]  # Jan–Mar: C2, C3, C7 of 6 first adjudications
+    assert summary["denial_rate"] == pytest.approx(3 / 6)
+    assert summary["full_denial_rate"] == pytest.approx(2 / 6)
+
+
 def test_deductible_only_claim_is_not_a_denial(engine):
     out = run(engine, pm.denial_rate, start=D(2025, 11, 1), end=D(2025, 11, 1))
     assert value(out, "denied", D(2025, 11, 1)) == 0
@@ -125,9 +155,42 @@ def test_first_pass_resolution(engine):
 
 def test_collection_rates(engine):
     out = run(engine, pm.collection_rates)
+    # Jan's trailing window (Nov, Dec, Jan) has only January's money
     assert value(out, "net_collection_rate", JAN) == pytest.approx(220 / (300 - 50))
     assert value(out, "gross_collection_rate", JAN) == pytest.approx(220 / 300)
-    assert value(out, "net_collection_rate", FEB) == pytest.approx((100 - 9) / (450 - 30))
+
+
+def test_monthly_collection_rates_are_over_the_trailing_three_months(engine):
+    """Net payments: Jan 220, Feb 100 − 9 = 91, Mar payer 70 + 60 + 64 + 64 = 258 and patient 20 + 50 = 70;
+    net charges: Jan 300 − 50, Feb 450 − 30, Mar 490 − (30 + 10 + 16 + 16) = 418."""
+    out = run(engine, pm.collection_rates)
+    assert value(out, "net_collection_rate", FEB) == pytest.approx((220 + 91) / (250 + 420))  # was 91 / 420
+    assert value(out, "net_collection_rate", MAR) == pytest.approx((220 + 91 + 328) / (250 + 420 + 418))
+    assert value(out, "gross_collection_rate", MAR) == pytest.approx((220 + 91 + 328) / (300 + 450 + 490))
+    assert value(out, "charges", MAR) == 490  # the money columns stay the month's own
+    kpis = run(engine, pm.practice_kpis)
+    assert value(kpis, "net_collection_rate", FEB) == pytest.approx(311 / 670)
+    assert list(kpis["month"])[0] == JAN  # the window's earlier months are read, not reported
+    # the period's rate is Σ ÷ Σ over the period, whatever the window
+    summary = run(engine, pm.practice_summary, start=FEB).iloc[0]
+    assert summary["net_collection_rate"] == pytest.approx((91 + 328) / (420 + 418))
+    assert "trailing 3 months" in KPIS["net_collection_rate"].formula
+
+
+def test_gross_collection_rate_is_net_of_refunds_like_the_net_rate(engine):
+    row = run(engine, pm.practice_summary, end=FEB).iloc[0]
+    assert row["gross_collection_rate"] == pytest.approx((320 - 9) / 750)  # refunded 9 in February
+    assert row["net_collection_rate"] == pytest.approx((320 - 9) / (750 - 80))
+    assert "refunds" in KPIS["gross_collection_rate"].formula
+
+
+def test_days_in_ar_cites_the_gross_charges_method_it_computes():
+    kpi = KPIS["days_in_ar"]
+    assert "net days" not in kpi.source  # HFMA's net days divide net A/R by net revenue: not this
+    assert "AAFP" in kpi.source
+    assert "gross charges" in kpi.formula
+    source = " ".join(pm.days_in_ar.__doc__.split("Source:")[1].split())
+    assert source.startswith("AAFP and MGMA, the gross-charges method")
 
 
 def test_days_to_payment(engine):
@@ -141,14 +204,15 @@ def test_adjustments_and_denials(engine):
     assert {(r.group_code, r.carc, r.amount) for r in jan.itertuples()} == {("CO", "45", 50), ("CO", "16", 100),
                                                                              ("PR", "1", 30)}
     den = run(engine, pm.denials)
-    assert {(r.month, r.carc, r.amount) for r in den.itertuples()} == {(JAN, "16", 100), (FEB, "50", 300)}
+    assert {(r.month, r.carc, r.amount) for r in den.itertuples()} == {(JAN, "16", 100), (FEB, "50", 300),
+                                                                        (MAR, "97", 20)}
 
 
 def test_remittances(engine):
     out = run(engine, pm.remittances)
-    assert list(out["trace_number"]) == ["T1", "T2"]
-    assert list(out["claims"]) == [2, 2]
-    assert list(out["amount"]) == [120, 70]
+    assert list(out["trace_number"]) == ["T1", "T2", "T4", "T5"]
+    assert list(out["claims"]) == [2, 2, 3, 1]
+    assert list(out["amount"]) == [120, 70, 194, 64]
 
 
 def test_eligibility_checks(engine):
@@ -187,3 +251,56 @@ def test_summary_of_a_period_without_activity_is_empty_not_an_error(engine):
     out = run(engine, pm.practice_summary, start=D(2027, 1, 1), end=D(2027, 2, 1), practices=(P2,))
     assert {"practice_id", "days_in_ar", "net_collection_rate", "denial_rate"} <= set(out.columns)
     assert out.empty or (out["charges"] == 0).all()
+
+
+def test_a_desk_copay_before_the_835_is_not_a_patient_credit(engine):
+    """C6's copay (20, at the desk on the date of service) lowers the claim's insurance A/R until the 835
+    assigns the patient's part; C8 (patient overpaid 30) and C9 (ACME paid twice, 80) are credit balances:
+    out of A/R, reported apart."""
+    ar = run(engine, pm.ar_balance)
+    assert value(ar, "ar_insurance", MAR) == 150 + 180 + 20  # C4, C6, C7
+    assert value(ar, "ar_patient", MAR) == 309  # C5 only: no negative patient balances
+    assert value(ar, "credit_balances", MAR) == 30 + 80
+    aging = run(engine, pm.ar_aging)
+    rows = {(r.payer, r.bucket): (r.open_claims, r.balance) for r in aging.itertuples()}
+    assert rows == {("ACME", "0-30"): (2, 200), ("ACME", "31-60"): (1, 150), ("Patient", "120+"): (1, 309)}
+    patient = run(engine, pm.patient_balances)
+    assert list(zip(patient["bucket"], patient["balance"], strict=True)) == [("120+", 309)]  # was 0-30: −50
+
+
+def test_credit_balances_report_and_days(engine):
+    out = run(engine, pm.credit_balances)
+    assert [tuple(r) for r in out[["claim_id", "owed_to", "service_date", "credit_since", "amount"]]
+            .itertuples(index=False)] == [("C8", "Patient", D(2026, 3, 9), "2026-03", 30),
+                                          ("C9", "ACME", D(2026, 3, 10), "2026-03", 80)]
+    assert run(engine, pm.credit_balances, end=FEB).empty
+    kpis = run(engine, pm.practice_kpis)
+    # 110 ÷ (Jan–Mar charges 300 + 450 + 490 over 90 days)
+    assert value(kpis, "credit_balance_days", MAR) == pytest.approx(110 / (1240 / 90))
+    summary = run(engine, pm.practice_summary).iloc[0]
+    assert summary["credit_balances"] == 110
+    assert summary["ar_balance"] == 659
+
+
+def test_appeals_charge_lag_point_of_service_and_write_offs(engine):
+    """Appeals (by month of the first): C2 (2026-02-01, paid 70 on 2026-02-20: overturned) and C3 (2026-02-25,
+    never paid). Charge lag (by month of first submission): March C6 9 days, C7, C8, C9 1 day each. POS:
+    March patient payments 20 (C6's desk copay, on its date of service) + 50 (C8, after). Write-offs: C3's
+    denial 300 in March over net revenue Jan–Mar 250 + 420 + 418; C5's bad debt 309 in April over gross
+    charges Feb–Apr 450 + 490 + 0."""
+    out = run(engine, pm.practice_kpis, end=D(2026, 4, 1))
+    assert (value(out, "appeals", FEB), value(out, "appeals_overturned", FEB)) == (2, 1)
+    assert value(out, "appeal_overturn_rate", FEB) == 0.5
+    assert value(out, "charge_lag_days", JAN) == 1
+    assert value(out, "charge_lag_days", MAR) == pytest.approx((9 + 1 + 1 + 1) / 4)
+    assert value(out, "pos_collection_rate", MAR) == pytest.approx(20 / 70)
+    assert value(out, "pos_collection_rate", JAN) == 0  # C5's 100 came three months after the visit
+    assert value(out, "denial_write_off_pct", MAR) == pytest.approx(300 / (250 + 420 + 418))
+    assert value(out, "bad_debt_pct", D(2026, 4, 1)) == pytest.approx(309 / (450 + 490))
+    summary = run(engine, pm.practice_summary, end=D(2026, 4, 1)).iloc[0]
+    assert summary["charge_lag_days"] == pytest.approx((1 + 1 + 1 + 1 + 12) / 8)
+    assert summary["bad_debt_pct"] == pytest.approx(309 / 1240)
+    for name in ("appeal_overturn_rate", "charge_lag_days", "pos_collection_rate", "denial_write_off_pct",
+                 "bad_debt_pct"):
+        assert KPIS[name].formula, name
+        assert KPIS[name].source, name

@@ -366,7 +366,7 @@ def test_the_wheel_ships_pages_assets_and_templates_and_runs_installed(tmp_path)
             if path.is_file() and "__pycache__" not in path.parts:
                 assert data + path.relative_to(source).as_posix() in names, path
     for path in (source / "dashboard").rglob("*"):
-        if path.is_file() and path.suffix in (".html", ".txt"):
+        if path.is_file() and path.suffix in (".html", ".txt", ".csv"):
             assert path.relative_to(source).as_posix() in names, path
 
     # Installed elsewhere (not the checkout): the app finds its pages and assets where the wheel put them.

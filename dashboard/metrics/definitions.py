@@ -21,6 +21,10 @@ COORDINATION_CARCS = ("23",)
 
 # Write-off reasons that clear the patient's part of a balance (the rest clear the insurance part).
 PATIENT_WRITE_OFF_REASONS = ("bad_debt", "small_balance", "charity", "patient")
+# Write-offs the HFMA MAP keys put against revenue: denials written off, and bad debt (patient balances
+# given up on; small balances and charity are neither).
+DENIAL_WRITE_OFF_REASONS = ("denial",)
+BAD_DEBT_WRITE_OFF_REASONS = ("bad_debt",)
 
 # 835 CLP02 = 4: claim denied (the payer does not recognise the patient or coverage).
 CLAIM_STATUS_DENIED = "4"
@@ -53,6 +57,22 @@ def adjustment_category(group_code: ColumnElement, carc: ColumnElement) -> Colum
 def is_subscriber(relation: ColumnElement, member_id: ColumnElement,
                   subscriber_id: ColumnElement) -> ColumnElement:
     return sa.or_(sa.func.lower(relation).in_(SUBSCRIBER_RELATIONS), member_id == subscriber_id)
+
+
+# A claim with lines in several categories belongs to the first of these (Tuva's grouper prioritises the
+# setting of care: an office visit with a lab line is an office visit, a stay with a lab line a stay).
+SERVICE_CATEGORY_PRIORITY = ("inpatient", "outpatient", "office-based", "ancillary", "other")
+
+
+def service_category_rank(category: ColumnElement) -> ColumnElement:
+    """The category's place in :data:`SERVICE_CATEGORY_PRIORITY` (1 = first)."""
+    return sa.case(*[(category == name, rank) for rank, name in enumerate(SERVICE_CATEGORY_PRIORITY, start=1)],
+                   else_=len(SERVICE_CATEGORY_PRIORITY))
+
+
+def service_category_of_rank(rank: ColumnElement) -> ColumnElement:
+    return sa.case(*[(rank == n, name) for n, name in enumerate(SERVICE_CATEGORY_PRIORITY, start=1)],
+                   else_=SERVICE_CATEGORY_PRIORITY[-1])
 
 
 def medical_service_category(claim_type: ColumnElement, bill_type: ColumnElement,

@@ -114,9 +114,10 @@ UTILIZATION_MEASURES = sem.UTILIZATION_FLAGS
 
 
 def utilization(conn: Connection, f: Filters) -> pd.DataFrame:
-    """Utilization per 1,000 = events ÷ member months × 12,000, for inpatient admissions (institutional
-    bill type 11x), ER visits (revenue code 045x or POS 23), office visits (office-based claims) and
-    prescriptions (pharmacy claims), in enrolled months. Source: Tuva Project docs (per 1,000)."""
+    """Utilization per 1,000 = events ÷ member months × 12,000, in enrolled months, for encounters (see
+    :func:`dashboard.warehouse.marts.int_member_claim`): inpatient admissions (one per stay), ER visits (one
+    per person and day, not part of an admission), office visits (one per person and day) and prescriptions
+    (pharmacy claims). Source: Tuva Project docs (per 1,000), Tuva encounter grouper."""
     u = sem.source(sem.mart_utilization_month)
     q = (sa.select(u.c.employer_id, u.c.month, u.c.measure, u.c.events, u.c.members_with_events)
          .where(m.within(u.c.employer_id, f.employer_ids), _in_months(u.c.month, f)))

@@ -22,7 +22,7 @@ from dashboard import paging
 from dashboard.metrics import definitions as d
 from dashboard.metrics._query import fetch, ratio
 from dashboard.metrics.filters import Filters, add_months, month_end
-from dashboard.metrics.kpis import KPIS, PRACTICE_KPIS, with_kpis
+from dashboard.metrics.kpis import KPIS, PRACTICE_KPIS, with_kpis, with_monthly_kpis
 from dashboard.warehouse import marts as m
 from dashboard.warehouse import schema as s
 from dashboard.warehouse import semantic as sem
@@ -70,17 +70,19 @@ def contractual_adjustments(conn: Connection, f: Filters) -> pd.DataFrame:
 
 
 def ar_balance(conn: Connection, f: Filters) -> pd.DataFrame:
-    """A/R at each month end = Σ ledger amounts dated on or before it (charges − payer payments −
-    contractual adjustments − patient payments + refunds − write-offs), net of credit balances; split
-    into insurance and patient; ``ar_over_90`` is the part from dates of service more than 90 days
-    before the month end. Every month from the practice's first ledger month on has a row.
-    Source: AAFP / HFMA MAP (A/R net of credits)."""
-    return month_sums(conn, f, ["ar_balance", "ar_insurance", "ar_patient", "ar_over_90"])
+    """A/R at each month end = Σ over claims of each claim's ledger dated on or before it (charges − payer
+    payments − contractual adjustments − patient payments + refunds − write-offs), split into insurance and
+    patient after netting within the claim: a desk copay taken before the 835 lowers the claim's insurance
+    A/R. A claim in credit is not A/R and offsets no other claim: ``credit_balances`` reports it apart.
+    ``ar_over_90`` is the part from dates of service more than 90 days before the month end. Every month
+    from the practice's first ledger month on has a row. Source: AAFP ("total receivables less credit
+    balances"), MGMA."""
+    return month_sums(conn, f, ["ar_balance", "ar_insurance", "ar_patient", "ar_over_90", "credit_balances"])
 
 
 def ar_over_90_pct(conn: Connection, f: Filters, *, ar: pd.DataFrame | None = None) -> pd.DataFrame:
     """% A/R over 90 days = A/R from dates of service more than 90 days before the month end ÷ total
-    A/R (both net of credits). Source: kpi-reference (vendor guidance, benchmark ~10–20%).
+    A/R (credit balances excluded from both). Source: kpi-reference (vendor guidance, benchmark ~10–20%).
     ``ar``: an :func:`ar_balance` result for the same filters, to avoid computing it twice."""
     ar = (ar_balance(conn, f) if ar is None else ar).copy()
     ar["ar_over_90_pct"] = KPIS["ar_over_90_pct"].compute(ar)
@@ -88,8 +90,10 @@ def ar_over_90_pct(conn: Connection, f: Filters, *, ar: pd.DataFrame | None = No
 
 
 def days_in_ar(conn: Connection, f: Filters, *, ar: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Days in A/R = A/R at month end ÷ average daily gross charges of the 3 months ending that month
-    (Σ charges of the 3 months ÷ their days). Source: AAFP; HFMA MAP key "net days in A/R".
+    """Days in A/R (gross) = A/R at month end (credit balances excluded) ÷ average daily gross charges of the
+    3 months ending that month (Σ charges of the 3 months ÷ their days). Source: AAFP and MGMA, the
+    gross-charges method (kpi-reference: "3-month rolling for internal use"). Not HFMA's MAP key "net days
+    in A/R", which divides net A/R (after allowances) by average daily net patient service revenue.
     ``ar``: an :func:`ar_balance` result for the same filters, to avoid computing it twice."""
     ar = (ar_balance(conn, f) if ar is None else ar)[[*KEY, "ar_balance"]]
     monthly = charges(conn, f, start=add_months(f.start, -2))
@@ -111,7 +115,8 @@ def days_in_ar(conn: Connection, f: Filters, *, ar: pd.DataFrame | None = None) 
 def ar_aging(conn: Connection, f: Filters) -> pd.DataFrame:
     """A/R aging at the end of the period: open balance per claim by age from the DATE OF SERVICE in
     buckets 0–30, 31–60, 61–90, 91–120, 120+ days, per payer; patient balances appear as payer
-    'Patient'. Credit balances are netted in their bucket. Source: MGMA."""
+    'Patient'. Balances are netted within each claim; claims in credit are not A/R (see
+    :func:`credit_balances`). Source: MGMA."""
     ar = sem.source(sem.mart_ar_month)
     q = (sa.select(ar.c.practice_id, ar.c.payer, ar.c.bucket, sa.func.sum(ar.c.open_claims), sa.func.sum(ar.c.balance))
          .where(m.within(ar.c.practice_id, f.practice_ids), ar.c.month == f.end)
@@ -130,6 +135,22 @@ def patient_balances(conn: Connection, f: Filters) -> pd.DataFrame:
     return aging[aging["payer"] == "Patient"].drop(columns="payer").reset_index(drop=True)
 
 
+def credit_balances(conn: Connection, f: Filters) -> pd.DataFrame:
+    """Credit balances at the end of the period: each claim whose payments and adjustments exceed its charge
+    (after netting its payer's and patient's balances), the party it is owed to (the payer, or 'Patient'),
+    the amount and the month end since which it has been in credit without a break. These are refunds or
+    corrections owed, never A/R. Source: AAFP (receivables less credit balances); kpi-reference (A/R net of
+    credits)."""
+    iv = sem.source(sem.mart_ar_interval)
+    q = (sa.select(iv.c.practice_id, iv.c.claim_id, iv.c.payer, iv.c.service_date, iv.c.credit_since, -iv.c.balance)
+         .where(m.within(iv.c.practice_id, f.practice_ids), iv.c.balance < 0, iv.c.from_month <= f.end,
+                sa.or_(iv.c.to_month.is_(None), iv.c.to_month > f.end))
+         .order_by(iv.c.practice_id, iv.c.credit_since, iv.c.claim_id, iv.c.payer))
+    out = fetch(conn, q, ["practice_id", "claim_id", "owed_to", "service_date", "credit_since", "amount"])
+    out["credit_since"] = [f"{v:%Y-%m}" if v is not None else None for v in out["credit_since"]]
+    return out
+
+
 def clean_claim_rate(conn: Connection, f: Filters) -> pd.DataFrame:
     """Clean-claim rate = claims accepted on the clearinghouse's first answer (277CA) ÷ claims with a
     first answer (accepted + rejected), by month of that answer. Source: HFMA MAP key CL-1."""
@@ -138,19 +159,33 @@ def clean_claim_rate(conn: Connection, f: Filters) -> pd.DataFrame:
     return out
 
 
+_FIRST_ADJUDICATION_SUMS = ["adjudicated", "denied", "denied_in_full", "charges_adjudicated", "charges_denied",
+                            "lines_adjudicated", "lines_denied", "resolved_first_pass"]
+
+
 def _first_adjudications(conn: Connection, f: Filters) -> pd.DataFrame:
-    return month_sums(conn, f, ["adjudicated", "denied", "charges_adjudicated", "charges_denied",
-                                "resolved_first_pass", "rejected_first"], where=lambda t: t.c.adjudicated > 0)
+    return month_sums(conn, f, [*_FIRST_ADJUDICATION_SUMS, "rejected_first"], where=lambda t: t.c.adjudicated > 0)
+
+
+_DENIAL_KPIS = ("denial_rate", "full_denial_rate", "line_denial_rate", "denial_rate_dollars")
 
 
 def denial_rate(conn: Connection, f: Filters) -> pd.DataFrame:
-    """Initial denial rate = claims denied on their first adjudication ÷ claims first adjudicated, by
-    month of the first 835; by dollars = charges of those denied claims ÷ charges adjudicated.
-    A denial is CLP02 = 4, or nothing paid with a denial adjustment (CO-45 and PR-1/2/3 are not denials).
-    Source: HFMA claim-integrity task force (2020), MAP key "initial denial rate" (claims remitted)."""
-    out = _first_adjudications(conn, f)
-    out = with_kpis(out, (KPIS["denial_rate"], KPIS["denial_rate_dollars"]))
-    return out[[*KEY, "adjudicated", "denied", "denial_rate", "charges_adjudicated", "charges_denied",
+    """Initial denial rates, by month of the first 835 (a claim's first adjudication):
+
+    * claims: claims with any denial ÷ claims first adjudicated. Denied in full: CLP02 = 4, or nothing paid
+      with a denial adjustment; in part: a denial adjustment on a paid claim, at claim level or on a service
+      line (CO-45, PR-1/2/3 and OA-23 are not denials). ``full_denial_rate`` counts the first kind only.
+    * service lines: lines denied (a line with a denial CAS, or every line of a claim denied in full) ÷ lines
+      adjudicated (the 835's SVC lines; an 835 without them adjudicates the claim's billed lines).
+    * dollars: denied dollars (a claim denied in full: its charge; in part: its denial CAS amounts) ÷ charges
+      adjudicated.
+
+    Source: HFMA claim-integrity task force (2020), MAP key "initial denial rate" (claims remitted); AAFP
+    (denial rate in dollars); kpi-reference: read the CAS segments, not CLP02 alone."""
+    out = with_kpis(_first_adjudications(conn, f), tuple(KPIS[k] for k in _DENIAL_KPIS))
+    return out[[*KEY, "adjudicated", "denied", "denied_in_full", "denial_rate", "full_denial_rate",
+                "lines_adjudicated", "lines_denied", "line_denial_rate", "charges_adjudicated", "charges_denied",
                 "denial_rate_dollars"]]
 
 
@@ -166,25 +201,33 @@ def first_pass_resolution_rate(conn: Connection, f: Filters) -> pd.DataFrame:
 _MONEY_FLOW = ["charges", "payer_payments", "patient_payments", "refunds", "contractual_adjustments"]
 
 
+def _trailing_start(f: Filters) -> dt.date:
+    """The first month the monthly series reads: its trailing windows reach back before ``f.start``."""
+    return add_months(f.start, -(max(k.trailing_months for k in PRACTICE_KPIS) - 1))
+
+
 def collection_rates(conn: Connection, f: Filters) -> pd.DataFrame:
-    """Net collection rate = (payments − refunds) ÷ (charges − contractual adjustments);
-    gross collection rate = payments ÷ charges; same month for both terms.
-    Source: MGMA "adjusted FFS collection %" (net), MGMA gross collection rate."""
-    out = month_sums(conn, f, _MONEY_FLOW, where=lambda t: sa.or_(
+    """Net collection rate = Σ(payments − refunds) ÷ Σ(charges − contractual adjustments); gross collection
+    rate = Σ(payments − refunds) ÷ Σ charges (both net of patient refunds). Payments trail their charges by
+    a month or two, so a month's rates are over the trailing 3 months ending with it (the registry's
+    ``trailing_months``); the money columns are the month's own. Source: MGMA "adjusted FFS collection %"
+    (net), MGMA gross collection rate."""
+    out = month_sums(conn, f, _MONEY_FLOW, start=_trailing_start(f), where=lambda t: sa.or_(
         t.c.claims > 0, t.c.payer_payments != 0, t.c.patient_payments != 0, t.c.refunds != 0,
         t.c.contractual_adjustments != 0))
-    return with_kpis(out, (KPIS["net_collection_rate"], KPIS["gross_collection_rate"]))
+    out = with_monthly_kpis(out, (KPIS["net_collection_rate"], KPIS["gross_collection_rate"]))
+    return out[out["month"] >= f.start].reset_index(drop=True)
 
 
 def net_collection_rate(conn: Connection, f: Filters) -> pd.DataFrame:
-    """Net collection rate = (payments − refunds) ÷ (charges − contractual adjustments). Source: MGMA."""
+    """Net collection rate (trailing 3 months), see :func:`collection_rates`. Source: MGMA."""
     return collection_rates(conn, f)[[*KEY, "payments", "refunds", "charges", "contractual_adjustments",
                                       "net_collection_rate"]]
 
 
 def gross_collection_rate(conn: Connection, f: Filters) -> pd.DataFrame:
-    """Gross collection rate = payments ÷ gross charges. Source: MGMA."""
-    return collection_rates(conn, f)[[*KEY, "payments", "charges", "gross_collection_rate"]]
+    """Gross collection rate (net of refunds, trailing 3 months), see :func:`collection_rates`. Source: MGMA."""
+    return collection_rates(conn, f)[[*KEY, "payments", "refunds", "charges", "gross_collection_rate"]]
 
 
 def days_to_payment(conn: Connection, f: Filters) -> pd.DataFrame:
@@ -250,8 +293,9 @@ def payer_mix(conn: Connection, f: Filters) -> pd.DataFrame:
 
 def remittances(conn: Connection, f: Filters) -> pd.DataFrame:
     """835 payments (BPR/TRN) in the period: trace number, payer, payment date, method, amount and the
-    number of claims (CLP) in each; ``unmatched_claims`` counts CLPs whose CLP01 matches no claim.
-    Read from ``mart_remittance`` (one row per payment)."""
+    number of claims (CLP) in each; ``unmatched_claims`` counts CLPs whose CLP01 matches no claim; the cash
+    reconciliation Σ CLP04 (``claim_payments``), Σ PLB (``provider_adjustments``) and ``difference`` =
+    BPR02 − (Σ CLP04 − Σ PLB), 0.00 for a balanced 835. Read from ``mart_remittance`` (one row per payment)."""
     base = remittances_rows(f)
     q = sa.select(*[base.c[c] for c in REMITTANCES_PAGED]).order_by(*[base.c[c] for c in REMITTANCES_ORDER])
     return fetch(conn, q, list(REMITTANCES_PAGED))
@@ -281,16 +325,22 @@ def payment_channel_fees(conn: Connection, f: Filters) -> pd.DataFrame:
     return out
 
 
-_PERIOD_SUMS = [*_MONEY_FLOW, "acknowledged", "accepted", "adjudicated", "denied", "charges_adjudicated",
-                "charges_denied", "resolved_first_pass", "claims_paid", "days_to_payment_total", "checks", "verified"]
+_PERIOD_SUMS = [*_MONEY_FLOW, "acknowledged", "accepted", *_FIRST_ADJUDICATION_SUMS, "claims_paid",
+                "days_to_payment_total", "checks", "verified", "appeals", "appeals_overturned", "claims_submitted",
+                "charge_lag_total", "pos_payments", "denial_write_offs", "bad_debt",
+                "provider_adjustments"]  # 835 PLB: payer_cash (the registry's DERIVED) is made from it
+_AT_MONTH_END = ["ar_balance", "ar_over_90", "credit_balances"]
 
 
 def practice_kpis(conn: Connection, f: Filters) -> pd.DataFrame:
     """Every practice KPI of the registry (:mod:`dashboard.metrics.kpis`) per practice and month, with the
-    money it is computed from: one row for each month with activity or A/R."""
-    sums = month_sums(conn, f, [*_PERIOD_SUMS, "ar_balance", "ar_over_90"])
-    daily = days_in_ar(conn, f, ar=sums[[*KEY, "ar_balance"]])[[*KEY, "average_daily_charges"]]
-    return with_kpis(sums.merge(daily, on=KEY, how="left"))
+    money it is computed from: one row for each month with activity or A/R. A KPI with a trailing window
+    (the collection rates) is over the months ending with the row's."""
+    sums = month_sums(conn, f, [*_PERIOD_SUMS, *_AT_MONTH_END], start=_trailing_start(f))
+    in_period = sums[sums["month"] >= f.start]
+    daily = days_in_ar(conn, f, ar=in_period[[*KEY, "ar_balance"]])[[*KEY, "average_daily_charges"]]
+    out = with_monthly_kpis(sums.merge(daily, on=KEY, how="left"))
+    return out[out["month"] >= f.start].reset_index(drop=True)
 
 
 def practice_summary(conn: Connection, f: Filters) -> pd.DataFrame:
@@ -301,8 +351,9 @@ def practice_summary(conn: Connection, f: Filters) -> pd.DataFrame:
     sums = month_sums(conn, f, _PERIOD_SUMS)
     last = Filters(start=f.end, end=f.end, practice_ids=f.practice_ids)
     ar = ar_balance(conn, last)
-    end = days_in_ar(conn, last, ar=ar).merge(ar[["practice_id", "ar_over_90"]], on="practice_id", how="outer")
-    end = end[["practice_id", "ar_balance", "average_daily_charges", "ar_over_90"]]
+    end = days_in_ar(conn, last, ar=ar).merge(ar[["practice_id", "ar_over_90", "credit_balances"]],
+                                              on="practice_id", how="outer")
+    end = end[["practice_id", "ar_balance", "average_daily_charges", "ar_over_90", "credit_balances"]]
     # A practice with no rows in one of the two yields an empty frame of untyped columns: cast before
     # summing so an empty source is zeros, not missing columns.
     parts = [frame.set_index("practice_id").drop(columns=["month"], errors="ignore").astype(float)
@@ -363,13 +414,14 @@ def remittances_rows(f: Filters) -> sa.Subquery:
     """The remittances in the scope and period (unordered): what their pages and their CSV read."""
     rm = sem.source(sem.mart_remittance)
     return (sa.select(rm.c.practice_id, rm.c.trace_number, rm.c.payer, rm.c.payment_date, rm.c.method, rm.c.amount,
-                      rm.c.claims, rm.c.unmatched_claims, rm.c.remittance_id)
+                      rm.c.claims, rm.c.unmatched_claims, rm.c.claim_payments, rm.c.provider_adjustments,
+                      rm.c.difference, rm.c.remittance_id)
             .where(m.within(rm.c.practice_id, f.practice_ids), _between(rm.c.payment_date, f.start, f.end_date))
             .subquery("remits"))
 
 
 REMITTANCES_PAGED = ("practice_id", "trace_number", "payer", "payment_date", "method", "amount", "claims",
-                     "unmatched_claims")
+                     "unmatched_claims", "claim_payments", "provider_adjustments", "difference")
 REMITTANCES_ORDER = ("practice_id", "payment_date", "trace_number", "remittance_id")
 
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.engine import Engine
 
-from dashboard import access
+from dashboard import access, entities
 from dashboard.metrics.filters import add_months
 from dashboard.report_cache import ReportCache, file_version
 from dashboard.reports import data_as_of
-from dashboard.warehouse import schema as s
 from dashboard.warehouse.engine import require_schema
 
 
@@ -57,16 +55,9 @@ def _page_context(engine: Engine, scope: access.Scope, history_months: int, defa
     require_schema(engine)
     with engine.connect() as conn:
         last = data_as_of(conn, scope=scope).replace(day=1)  # the scope's own loads: see data_as_of
-        practice_q = sa.select(s.practice.c.practice_id, s.practice.c.practice_name).order_by(
-            s.practice.c.practice_name)
-        employer_q = sa.select(s.employer.c.employer_id, s.employer.c.employer_name).order_by(
-            s.employer.c.employer_name)
-        if scope.practice_ids is not None:
-            practice_q = practice_q.where(s.practice.c.practice_id.in_(sorted(scope.practice_ids) or [""]))
-        if scope.employer_ids is not None:
-            employer_q = employer_q.where(s.employer.c.employer_id.in_(sorted(scope.employer_ids) or [""]))
-        practices = [{"label": f"{name} ({pid})", "value": pid} for pid, name in conn.execute(practice_q)]
-        employers = [{"label": f"{name} ({eid})", "value": eid} for eid, name in conn.execute(employer_q)]
+        known = entities.known(conn, report_cache())  # the admin form and the CLI offer the same tenants
+        practices = known.options("practice", scope.practice_ids)
+        employers = known.options("employer", scope.employer_ids)
     months = [f"{add_months(last, -i):%Y-%m}" for i in reversed(range(history_months))]
     return PageContext(months=months, start=months[-default_months], end=months[-1], practices=practices,
                        employers=employers)

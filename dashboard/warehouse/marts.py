@@ -45,6 +45,7 @@ def stg_practice_claim(practice_ids: Sequence[str] | None) -> Select:
             sa.func.min(mc.c.person_id).label("person_id"),
             sa.func.min(sa.func.coalesce(mc.c.claim_start_date, mc.c.claim_line_start_date)).label("service_date"),
             sa.func.sum(mc.c.charge_amount).label("charge_amount"),
+            sa.func.count().label("line_count"),  # billed (837) lines
         )
         .where(mc.c.billing_tin.in_(sa.select(s.practice.c.practice_id)))
         .where(within(mc.c.billing_tin, practice_ids))
@@ -65,6 +66,9 @@ def stg_adjustment(practice_ids: Sequence[str] | None) -> Select:
         .join(cp, cp.c.claim_payment_id == a.c.claim_payment_id)
         .join(r, r.c.remittance_id == cp.c.remittance_id)
         .where(within(a.c.practice_id, practice_ids))
+        # a CAS is its CLP's, so of the same practice: said again on claim_payment, so that PostgreSQL reads
+        # one practice's payments by index instead of hashing all of them
+        .where(within(cp.c.practice_id, practice_ids))
     )
 
 
@@ -114,6 +118,25 @@ def int_first_adjudication(practice_ids: Sequence[str] | None) -> Select:
     return sa.select(adj, sa.case((is_denial, 1), else_=0).label("is_denial")).where(adj.c.adjudication_seq == 1)
 
 
+def int_service_lines(practice_ids: Sequence[str] | None) -> Select:
+    """Per 835 claim payment with service-line detail (SVC loops): its lines, and the lines denied (a denial
+    adjustment on the line: CAS at line level in the denial category)."""
+    sl = s.service_line_payment
+    adj = stg_adjustment(practice_ids).subquery("adj")
+    denied = (sa.select(adj.c.claim_payment_id, adj.c.line_number)
+              .where(adj.c.category == "denial", adj.c.line_number > 0, adj.c.amount > 0)
+              .distinct().subquery("denied_lines"))
+    return (
+        sa.select(sl.c.claim_payment_id, sa.func.count().label("lines"),
+                  sa.func.sum(sa.case((denied.c.claim_payment_id.is_not(None), 1), else_=0)).label("lines_denied"))
+        .select_from(sl)
+        .outerjoin(denied, sa.and_(denied.c.claim_payment_id == sl.c.claim_payment_id,
+                                   denied.c.line_number == sl.c.line_number))
+        .where(within(sl.c.practice_id, practice_ids))
+        .group_by(sl.c.claim_payment_id)
+    )
+
+
 def int_first_acknowledgement(practice_ids: Sequence[str] | None) -> Select:
     """The clearinghouse's first answer (277CA accepted / rejected) to each claim."""
     ev = s.claim_status_event
@@ -142,6 +165,19 @@ def int_first_submission(practice_ids: Sequence[str] | None) -> Select:
     )
 
 
+def int_first_appeal(practice_ids: Sequence[str] | None) -> Select:
+    """Each appealed claim's first appeal (claim_status_event 'appealed'), ``overturned`` 1 when an 835 dated
+    on or after it pays the claim (CLP04 > 0)."""
+    ev, cp, r = s.claim_status_event, s.claim_payment, s.remittance
+    appeal = (sa.select(ev.c.practice_id, ev.c.claim_id, sa.func.min(ev.c.event_date).label("appealed_date"))
+              .where(ev.c.event_type == "appealed", within(ev.c.practice_id, practice_ids))
+              .group_by(ev.c.practice_id, ev.c.claim_id)).subquery("appeal")
+    paid_after = (sa.exists().select_from(cp.join(r, r.c.remittance_id == cp.c.remittance_id))
+                  .where(cp.c.practice_id == appeal.c.practice_id, cp.c.claim_id == appeal.c.claim_id,
+                         r.c.payment_date >= appeal.c.appealed_date, cp.c.paid_amount > 0))
+    return sa.select(appeal, sa.case((paid_after, 1), else_=0).label("overturned"))
+
+
 def int_ar_ledger(practice_ids: Sequence[str] | None) -> Select:
     """Every movement of a claim's balance, signed (+ raises A/R), with who owes it.
 
@@ -168,6 +204,7 @@ def int_ar_ledger(practice_ids: Sequence[str] | None) -> Select:
         .select_from(cp)
         .join(r, r.c.remittance_id == cp.c.remittance_id)
         .join(claim, sa.and_(claim.c.claim_id == cp.c.claim_id, claim.c.practice_id == cp.c.practice_id))
+        .where(within(cp.c.practice_id, practice_ids))  # implied by the join; lets PostgreSQL use the index
     )
     matched_adj = sa.and_(claim.c.claim_id == adj.c.claim_id, claim.c.practice_id == adj.c.practice_id)
     reductions = (
@@ -192,6 +229,7 @@ def int_ar_ledger(practice_ids: Sequence[str] | None) -> Select:
                        pp.c.payment_date, lit("patient"), lit("patient_payment"), -pp.c.amount))
         .select_from(pp)
         .join(claim, sa.and_(claim.c.claim_id == pp.c.claim_id, claim.c.practice_id == pp.c.practice_id))
+        .where(within(pp.c.practice_id, practice_ids))  # implied by the join; lets PostgreSQL use the index
     )
     written_off = (
         sa.select(*row(claim.c.practice_id, claim.c.claim_id, claim.c.payer, claim.c.service_date,
@@ -200,6 +238,7 @@ def int_ar_ledger(practice_ids: Sequence[str] | None) -> Select:
                        lit("write_off"), -wo.c.amount))
         .select_from(wo)
         .join(claim, sa.and_(claim.c.claim_id == wo.c.claim_id, claim.c.practice_id == wo.c.practice_id))
+        .where(within(wo.c.practice_id, practice_ids))  # implied by the join; lets PostgreSQL use the index
     )
     return sa.union_all(charges, paid, reductions, to_patient_out, to_patient_in, patient_paid, written_off)
 
@@ -244,62 +283,120 @@ def int_person_employer(employer_ids: Sequence[str] | None) -> Select:
 
 
 def int_member_claim(employer_ids: Sequence[str] | None) -> Select:
-    """Medical and pharmacy claims of enrolled people at claim level, with service category and the
-    Tuva claim month: coalesce(claim_start_date, claim_end_date), pharmacy coalesce(dispensing_date,
-    paid_date). ``employer_id`` comes from the enrollment covering the claim month; ``in_enrollment``
-    is 0 when no enrollment covers it (reported apart, never in PMPM)."""
+    """Medical and pharmacy claims of enrolled people at claim level, with service category, the Tuva claim
+    date (medical: coalesce(claim_start_date, claim_end_date); pharmacy: coalesce(dispensing_date, paid_date))
+    and month, and the utilization events the claim stands for.
+
+    * Category: a claim with lines in several categories takes the first in SERVICE_CATEGORY_PRIORITY.
+    * Employer: the enrollment span covering the claim's date; failing that, a span overlapping its month (a
+      member month counts any overlap, Tuva's rule, so its claims count with it); among several, the latest
+      to start. ``in_enrollment`` 0: no span covers the month (reported apart, never in PMPM; the employer is
+      then the person's latest).
+    * Events count encounters, not claims: one admission per stay (an inpatient bill starting by the day after
+      an earlier bill of the person ends continues its stay: interim bills are one admission); one ER visit per
+      person and day (the facility and the physician bill the same visit), none when the day falls in an
+      inpatient stay or the day before it begins (an ED visit that leads to an admission belongs to the
+      inpatient encounter, as in Tuva's encounter grouper); one office visit per person and day; one
+      prescription per pharmacy claim."""
     mc, rx = s.medical_claim, s.pharmacy_claim
+    # A claim is placed at one of its person's employers (a span of theirs, or their latest), and stays, visits
+    # and days are each one person's: one employer's claims are those of the people it ever covered. For some
+    # employers (a load's refresh) only theirs are read, through the person_id indexes, not every claim.
+    covered = s.eligibility.alias("covered")
+    people = sa.select(covered.c.person_id).where(within(covered.c.group_id, employer_ids))
+
+    def theirs(person_id: ColumnElement) -> ColumnElement:
+        return sa.true() if employer_ids is None else person_id.in_(people)
+
     category = d.medical_service_category(mc.c.claim_type, mc.c.bill_type_code, mc.c.place_of_service_code,
                                           mc.c.hcpcs_code)
-    medical_lines = sa.select(
-        mc.c.claim_id, mc.c.person_id, category.label("service_category"),
-        month_of(sa.func.coalesce(mc.c.claim_start_date, mc.c.claim_end_date)).label("claim_month"),
-        mc.c.paid_amount, mc.c.allowed_amount, mc.c.claim_type, mc.c.bill_type_code,
-        mc.c.place_of_service_code, mc.c.revenue_center_code,
-    ).subquery("medical_lines")
-    ml = medical_lines
-    er = sa.or_(ml.c.revenue_center_code.like("045%"), ml.c.place_of_service_code == "23")
+    er_line = sa.or_(mc.c.revenue_center_code.like("045%"), mc.c.place_of_service_code == "23")
+    stay_line = sa.and_(mc.c.claim_type == "institutional", sa.func.substr(mc.c.bill_type_code, 1, 2) == "11")
     medical = sa.select(
-        ml.c.claim_id, ml.c.person_id,
-        sa.func.min(ml.c.service_category).label("service_category"),
-        sa.func.min(ml.c.claim_month).label("claim_month"),
-        sa.func.sum(ml.c.paid_amount).label("paid_amount"),
-        sa.func.sum(ml.c.allowed_amount).label("allowed_amount"),
-        sa.func.max(sa.case((er, 1), else_=0)).label("is_er_visit"),
-        sa.func.max(sa.case((sa.and_(ml.c.claim_type == "institutional",
-                                     sa.func.substr(ml.c.bill_type_code, 1, 2) == "11"), 1), else_=0))
-        .label("is_inpatient_admission"),
-        sa.func.max(sa.case((ml.c.service_category == "office-based", 1), else_=0)).label("is_office_visit"),
+        sa.literal("medical").label("source"), mc.c.claim_id, mc.c.person_id,
+        sa.func.min(d.service_category_rank(category)).label("category_rank"),
+        sa.func.min(sa.func.coalesce(mc.c.claim_start_date, mc.c.claim_end_date)).label("claim_date"),
+        sa.func.max(sa.func.coalesce(mc.c.claim_end_date, mc.c.claim_start_date)).label("end_date"),
+        sa.func.sum(mc.c.paid_amount).label("paid_amount"), sa.func.sum(mc.c.allowed_amount).label("allowed_amount"),
+        sa.func.max(sa.case((er_line, 1), else_=0)).label("has_er"),
+        sa.func.max(sa.case((stay_line, 1), else_=0)).label("is_stay"),
+    ).where(theirs(mc.c.person_id)).group_by(mc.c.claim_id, mc.c.person_id).subquery("medical")
+    stays = sa.select(medical.c.person_id, medical.c.claim_date, medical.c.end_date).where(medical.c.is_stay == 1) \
+        .subquery("stays")
+    in_stay = sa.exists().where(stays.c.person_id == medical.c.person_id,
+                                medical.c.claim_date >= stays.c.claim_date - 1,
+                                medical.c.claim_date <= stays.c.end_date)
+
+    # an interim bill (112, 113, 114) continues the stay that an earlier bill of the person runs into
+    earlier = stays.alias("earlier")
+    continues_stay = sa.exists().where(earlier.c.person_id == medical.c.person_id,
+                                       earlier.c.claim_date < medical.c.claim_date,
+                                       earlier.c.end_date >= medical.c.claim_date - 1)
+    office = d.service_category_rank(sa.literal("office-based"))
+    flagged = sa.select(
+        medical,
+        sa.case((sa.and_(medical.c.has_er == 1, medical.c.is_stay == 0, sa.not_(in_stay)), 1), else_=0).label("er"),
+        sa.case((medical.c.category_rank == office, 1), else_=0).label("office"),
+        sa.case((sa.and_(medical.c.is_stay == 1, sa.not_(continues_stay)), 1), else_=0).label("admission"),
+    ).subquery("flagged")
+
+    def first_of_day(flag: sa.ColumnElement) -> sa.ColumnElement:
+        """1 on one claim (the lowest id) of each person and day with ``flag`` (0/1), else 0."""
+        n = sa.func.row_number().over(partition_by=(flagged.c.person_id, flagged.c.claim_date, flag),
+                                      order_by=flagged.c.claim_id)
+        return sa.case((sa.and_(flag == 1, n == 1), 1), else_=0)
+
+    medical_claims = sa.select(
+        flagged.c.source, flagged.c.claim_id, flagged.c.person_id,
+        d.service_category_of_rank(flagged.c.category_rank).label("service_category"), flagged.c.claim_date,
+        flagged.c.paid_amount, flagged.c.allowed_amount,
+        first_of_day(flagged.c.er).label("is_er_visit"),
+        first_of_day(flagged.c.admission).label("is_inpatient_admission"),
+        first_of_day(flagged.c.office).label("is_office_visit"),
         sa.literal(0).label("is_prescription"),
-    ).group_by(ml.c.claim_id, ml.c.person_id)
+    )
     pharmacy = sa.select(
-        rx.c.claim_id, rx.c.person_id, sa.literal("pharmacy").label("service_category"),
-        sa.func.min(month_of(sa.func.coalesce(rx.c.dispensing_date, rx.c.paid_date))).label("claim_month"),
+        sa.literal("pharmacy").label("source"), rx.c.claim_id, rx.c.person_id,
+        sa.literal("pharmacy").label("service_category"),
+        sa.func.min(sa.func.coalesce(rx.c.dispensing_date, rx.c.paid_date)).label("claim_date"),
         sa.func.sum(rx.c.paid_amount).label("paid_amount"),
         sa.func.sum(rx.c.allowed_amount).label("allowed_amount"),
         sa.literal(0).label("is_er_visit"), sa.literal(0).label("is_inpatient_admission"),
         sa.literal(0).label("is_office_visit"), sa.literal(1).label("is_prescription"),
-    ).group_by(rx.c.claim_id, rx.c.person_id)
-    claims = sa.union_all(medical, pharmacy).subquery("claims")
+    ).where(theirs(rx.c.person_id)).group_by(rx.c.claim_id, rx.c.person_id)
+    claims = sa.union_all(medical_claims, pharmacy).subquery("claims")
+    claim_month = month_of(claims.c.claim_date)
     # Scope is applied to the attributed employer at the end, so a claim during enrollment with
     # another (out-of-scope) employer is never mistaken for spend outside enrollment.
     e, c = s.eligibility, s.calendar_month
-    enrolled = (
-        sa.select(e.c.person_id, c.c.month_start, sa.func.min(e.c.group_id).label("group_id"))
-        .join(c, sa.and_(e.c.enrollment_start_date <= c.c.month_end, e.c.enrollment_end_date >= c.c.month_start))
-        .group_by(e.c.person_id, c.c.month_start)
-        .subquery("enrolled")
+    covers_day = sa.and_(e.c.enrollment_start_date <= claims.c.claim_date,
+                         e.c.enrollment_end_date >= claims.c.claim_date)
+    spans = (
+        sa.select(claims.c.source, claims.c.claim_id, claims.c.person_id, e.c.group_id,
+                  sa.func.row_number().over(
+                      partition_by=(claims.c.source, claims.c.claim_id, claims.c.person_id),
+                      order_by=(sa.case((covers_day, 0), else_=1), e.c.enrollment_start_date.desc(), e.c.group_id),
+                  ).label("rn"))
+        .select_from(claims)
+        .join(c, c.c.month_start == claim_month)
+        .join(e, sa.and_(e.c.person_id == claims.c.person_id, e.c.enrollment_start_date <= c.c.month_end,
+                         e.c.enrollment_end_date >= c.c.month_start))
+        .subquery("spans")
     )
+    span = sa.select(spans.c.source, spans.c.claim_id, spans.c.person_id, spans.c.group_id) \
+        .where(spans.c.rn == 1).subquery("span")
     home = int_person_employer(None).subquery("home")
-    employer_id = sa.func.coalesce(enrolled.c.group_id, home.c.employer_id)
+    employer_id = sa.func.coalesce(span.c.group_id, home.c.employer_id)
     return (
         sa.select(
-            claims, employer_id.label("employer_id"),
-            sa.case((enrolled.c.group_id.is_(None), 0), else_=1).label("in_enrollment"),
+            claims.c.claim_id, claims.c.person_id, claims.c.service_category, claim_month.label("claim_month"),
+            claims.c.paid_amount, claims.c.allowed_amount, claims.c.is_er_visit, claims.c.is_inpatient_admission,
+            claims.c.is_office_visit, claims.c.is_prescription, employer_id.label("employer_id"),
+            sa.case((span.c.group_id.is_(None), 0), else_=1).label("in_enrollment"),
         )
         .select_from(claims)
-        .outerjoin(enrolled, sa.and_(enrolled.c.person_id == claims.c.person_id,
-                                     enrolled.c.month_start == claims.c.claim_month))
+        .outerjoin(span, sa.and_(span.c.source == claims.c.source, span.c.claim_id == claims.c.claim_id,
+                                 span.c.person_id == claims.c.person_id))
         .outerjoin(home, home.c.person_id == claims.c.person_id)
         .where(employer_id.is_not(None))
         .where(within(employer_id, employer_ids))

@@ -34,6 +34,7 @@ from sqlalchemy.sql import FromClause, Select
 from dashboard.metrics import definitions as d
 from dashboard.warehouse import marts as m
 from dashboard.warehouse import schema as s
+from dashboard.warehouse.engine import analyze_stale
 
 Ids = Sequence[str] | None
 Money = Numeric(16, 2)
@@ -55,12 +56,23 @@ PRACTICE_MONTH_MEASURES = {
     "claims": "count", "charges": "money",
     # by 835 payment date
     "payer_payments": "money", "contractual_adjustments": "money",
-    # by patient payment date
-    "patient_payments": "money", "refunds": "money",
+    # by 835 payment date: Σ PLB amounts (positive: taken back from the payment; negative: added, e.g. interest),
+    # so the cash received from payers is payer_payments − provider_adjustments (= Σ BPR02)
+    "provider_adjustments": "money",
+    # by patient payment date; pos_payments: those taken on or before the date of service
+    "patient_payments": "money", "refunds": "money", "pos_payments": "money",
+    # by write-off date
+    "denial_write_offs": "money", "bad_debt": "money",
+    # by month of the first 837 submission: claims, and Σ days from the date of service (charge lag)
+    "claims_submitted": "count", "charge_lag_total": "count",
+    # by month of a claim's first appeal: appealed claims, and those paid on or after it
+    "appeals": "count", "appeals_overturned": "count",
     # by month of the clearinghouse's first answer (277CA)
     "acknowledged": "count", "accepted": "count",
-    # by month of the first adjudication (835)
-    "adjudicated": "count", "denied": "count", "charges_adjudicated": "money", "charges_denied": "money",
+    # by month of the first adjudication (835): denied = any denial (in full, or in part: a denial CAS on a paid
+    # claim or a line); charges_denied = a full denial's charge, else the denial CAS amounts
+    "adjudicated": "count", "denied": "count", "denied_in_full": "count", "charges_adjudicated": "money",
+    "charges_denied": "money", "lines_adjudicated": "count", "lines_denied": "count",
     "resolved_first_pass": "count", "rejected_first": "count",
     # claims first paid in the month, and Σ days from first submission to that payment
     "claims_paid": "count", "days_to_payment_total": "count",
@@ -68,8 +80,9 @@ PRACTICE_MONTH_MEASURES = {
     "checks": "count", "verified": "count", "pending": "count", "inactive": "count", "errors": "count",
     # ACH (EFT) remittances by payment month
     "eft_remittances": "count", "eft_payments": "money",
-    # A/R at the month end (from mart_ar_month)
+    # A/R at the month end (from mart_ar_month): claims with a debit balance; credit balances apart
     "ar_balance": "money", "ar_insurance": "money", "ar_patient": "money", "ar_over_90": "money",
+    "credit_balances": "money",
 }
 
 mart_practice_month = Table(
@@ -86,7 +99,9 @@ mart_ar_interval = Table(
     Column("service_date", Date, nullable=False),
     Column("from_month", Date, nullable=False),  # the balance holds from this month's end ...
     Column("to_month", Date),  # ... until (not including) this month's end; NULL: still open
+    # netted within the claim: > 0 A/R owed by this party, < 0 a credit balance owed to it
     Column("balance", Money, nullable=False),
+    Column("credit_since", Date),  # a credit: the first month end of its unbroken run of credit
 )
 sa.Index("ix_mart_ar_interval_practice", mart_ar_interval.c.practice_id, mart_ar_interval.c.to_month)
 
@@ -94,7 +109,8 @@ mart_ar_month = Table(
     "mart_ar_month", metadata,
     Column("practice_id", String, nullable=False), Column("month", Date, nullable=False),
     Column("payer", String, nullable=False), Column("bucket", String, nullable=False),
-    _count("open_claims"), _money("balance"),
+    _count("open_claims"), _money("balance"),  # A/R: debit balances
+    _count("credit_claims"), _money("credit_balance"),  # credit balances (positive dollars), never A/R
     sa.PrimaryKeyConstraint("practice_id", "month", "payer", "bucket"),
 )
 
@@ -105,6 +121,16 @@ mart_adjustment_month = Table(
     Column("category", String, nullable=False), _count("claims"), _money("amount"),
 )
 sa.Index("ix_mart_adjustment_month", mart_adjustment_month.c.practice_id, mart_adjustment_month.c.month)
+
+# 835 PLB: provider-level adjustments, not tied to a claim (interest, recoupments, forwarding balances)
+mart_provider_adjustment_month = Table(
+    "mart_provider_adjustment_month", metadata,
+    Column("practice_id", String, nullable=False), Column("month", Date, nullable=False),
+    Column("payer", String), Column("reason_code", String, nullable=False),
+    _count("adjustments"), _money("amount"),
+)
+sa.Index("ix_mart_provider_adjustment_month", mart_provider_adjustment_month.c.practice_id,
+         mart_provider_adjustment_month.c.month)
 
 mart_payer_month = Table(
     "mart_payer_month", metadata,
@@ -118,6 +144,8 @@ mart_remittance = Table(
     Column("practice_id", String, nullable=False), Column("remittance_id", String, nullable=False),
     Column("trace_number", String), Column("payer", String), Column("payment_date", Date, nullable=False),
     Column("method", String), Column("amount", Money), _count("claims"), _count("unmatched_claims"),
+    # the cash reconciliation: Σ CLP04, Σ PLB04 and BPR02 (a debit negated) − (Σ CLP04 − Σ PLB04), 0 if balanced
+    _money("claim_payments"), _money("provider_adjustments"), _money("difference"),
 )
 sa.Index("ix_mart_remittance", mart_remittance.c.practice_id, mart_remittance.c.payment_date)
 
@@ -172,6 +200,11 @@ mart_member_month = Table(
     *[_count(flag) for flag in UTILIZATION_FLAGS.values()],
 )
 sa.Index("ix_mart_member_month", mart_member_month.c.employer_id, mart_member_month.c.month)
+# PostgreSQL: the horizon's max(month), asked once per mart in every refresh (a scan of every member month
+# otherwise: 0.2 s a time at 1M claims), and spend outside enrollment, a few rows among all (0.14 s -> 14 ms)
+sa.Index("ix_mart_member_month_month", mart_member_month.c.month).ddl_if(dialect="postgresql")
+sa.Index("ix_mart_member_month_outside", mart_member_month.c.employer_id, mart_member_month.c.month,
+         postgresql_where=mart_member_month.c.in_enrollment == 0).ddl_if(dialect="postgresql")
 
 mart_high_cost_year = Table(
     "mart_high_cost_year", metadata,
@@ -190,7 +223,7 @@ mart_utilization_month = Table(
 
 # The horizon the marts were last built to (months a later load adds are added for every tenant), and the
 # version of their definitions: marts built by another version are refused until `dashboard marts refresh`.
-MARTS_VERSION = 5
+MARTS_VERSION = 8
 mart_state = Table("mart_state", metadata, Column("horizon", Date), Column("version", Integer))
 
 
@@ -280,10 +313,23 @@ def _practice_month(ids: Ids, *, window: Window) -> Select:
     cp, r, pp = s.claim_payment, s.remittance, s.patient_payment
     part(cp.c.practice_id, m.month_of(r.c.payment_date), {"payer_payments": sa.func.sum(cp.c.paid_amount)},
          cp.join(r, r.c.remittance_id == cp.c.remittance_id), m.within(cp.c.practice_id, ids))
+    plb = s.provider_adjustment
+    part(plb.c.practice_id, m.month_of(r.c.payment_date), {"provider_adjustments": sa.func.sum(plb.c.amount)},
+         plb.join(r, r.c.remittance_id == plb.c.remittance_id), m.within(plb.c.practice_id, ids))
     part(pp.c.practice_id, m.month_of(pp.c.payment_date),
          {"patient_payments": sa.func.sum(sa.case((pp.c.amount > 0, pp.c.amount), else_=0)),
           "refunds": sa.func.sum(sa.case((pp.c.amount < 0, -pp.c.amount), else_=0))},
          pp, m.within(pp.c.practice_id, ids))
+    # a payment on or before the visit was taken at the front desk (point of service)
+    part(pp.c.practice_id, m.month_of(pp.c.payment_date), {"pos_payments": sa.func.sum(pp.c.amount)},
+         pp.join(claim, sa.and_(claim.c.claim_id == pp.c.claim_id, claim.c.practice_id == pp.c.practice_id)),
+         pp.c.amount > 0, pp.c.payment_date <= claim.c.service_date)
+    wo = s.claim_write_off
+    part(wo.c.practice_id, m.month_of(wo.c.write_off_date),
+         {"denial_write_offs": sa.func.sum(sa.case((wo.c.reason.in_(d.DENIAL_WRITE_OFF_REASONS), wo.c.amount),
+                                                   else_=0)),
+          "bad_debt": sa.func.sum(sa.case((wo.c.reason.in_(d.BAD_DEBT_WRITE_OFF_REASONS), wo.c.amount), else_=0))},
+         wo, m.within(wo.c.practice_id, ids))
     adj = m.stg_adjustment(ids).subquery("adj")
     part(adj.c.practice_id, m.month_of(adj.c.payment_date),
          {"contractual_adjustments": sa.func.sum(adj.c.amount)}, adj, adj.c.category == "contractual")
@@ -294,19 +340,36 @@ def _practice_month(ids: Ids, *, window: Window) -> Select:
           "accepted": sa.func.sum(sa.case((ack.c.event_type == "accepted", 1), else_=0))}, ack)
 
     first = m.int_first_adjudication(ids).subquery("first")
+    svc = m.int_service_lines(ids).subquery("svc")
     charge = sa.func.coalesce(claim.c.charge_amount, first.c.charge_amount)
+    in_full = first.c.is_denial == 1
+    # a line denial on a paid claim is a denial too (the 835 pays the claim and denies a line)
+    any_denial = sa.or_(in_full, first.c.denial_amount > 0)
+    # an 835 without SVC loops adjudicates the claim's billed lines (or, unmatched, one)
+    lines = sa.func.coalesce(svc.c.lines, claim.c.line_count, 1)
     resolved = sa.and_(first.c.is_denial == 0, ack.c.event_type.is_distinct_from("rejected"))
     part(first.c.practice_id, m.month_of(first.c.payment_date),
-         {"adjudicated": sa.func.count(), "denied": sa.func.sum(first.c.is_denial),
+         {"adjudicated": sa.func.count(), "denied": sa.func.sum(sa.case((any_denial, 1), else_=0)),
+          "denied_in_full": sa.func.sum(first.c.is_denial),
           "charges_adjudicated": sa.func.sum(charge),
-          "charges_denied": sa.func.sum(sa.case((first.c.is_denial == 1, charge), else_=0)),
+          "charges_denied": sa.func.sum(sa.case((in_full, charge), else_=first.c.denial_amount)),
+          "lines_adjudicated": sa.func.sum(lines),
+          "lines_denied": sa.func.sum(sa.case((in_full, lines), else_=sa.func.coalesce(svc.c.lines_denied, 0))),
           "resolved_first_pass": sa.func.sum(sa.case((resolved, 1), else_=0)),
           "rejected_first": sa.func.sum(sa.case((ack.c.event_type == "rejected", 1), else_=0))},
          first.outerjoin(claim, sa.and_(claim.c.claim_id == first.c.claim_id,
                                         claim.c.practice_id == first.c.practice_id))
-         .outerjoin(ack, sa.and_(ack.c.claim_id == first.c.claim_id, ack.c.practice_id == first.c.practice_id)))
+         .outerjoin(ack, sa.and_(ack.c.claim_id == first.c.claim_id, ack.c.practice_id == first.c.practice_id))
+         .outerjoin(svc, svc.c.claim_payment_id == first.c.claim_payment_id))
 
     sub = m.int_first_submission(ids).subquery("sub")
+    part(sub.c.practice_id, m.month_of(sub.c.submitted_date),
+         {"claims_submitted": sa.func.count(),
+          "charge_lag_total": sa.func.sum(sub.c.submitted_date - claim.c.service_date)},
+         sub.join(claim, sa.and_(claim.c.claim_id == sub.c.claim_id, claim.c.practice_id == sub.c.practice_id)))
+    appeal = m.int_first_appeal(ids).subquery("appeal")
+    part(appeal.c.practice_id, m.month_of(appeal.c.appealed_date),
+         {"appeals": sa.func.count(), "appeals_overturned": sa.func.sum(appeal.c.overturned)}, appeal)
     part(first.c.practice_id, m.month_of(first.c.payment_date),
          {"claims_paid": sa.func.count(),
           "days_to_payment_total": sa.func.sum(first.c.payment_date - sub.c.submitted_date)},
@@ -340,6 +403,7 @@ def _practice_ar_parts(ids: Ids, *, window: Window, names: Sequence[str]) -> lis
         "ar_insurance": sa.func.sum(sa.case((ar.c.payer != "Patient", balance), else_=0)),
         "ar_patient": sa.func.sum(sa.case((ar.c.payer == "Patient", balance), else_=0)),
         "ar_over_90": sa.func.sum(sa.case((ar.c.bucket.in_(OVER_90_BUCKETS), balance), else_=0)),
+        "credit_balances": sa.func.sum(ar.c.credit_balance),
     }, names)).where(m.within(ar.c.practice_id, ids), window.bound(ar.c.month)).group_by(ar.c.practice_id, ar.c.month)
     iv = source(mart_ar_interval)
     first = (sa.select(iv.c.practice_id, sa.func.min(iv.c.from_month).label("first_month"))
@@ -355,26 +419,75 @@ def _practice_ar_parts(ids: Ids, *, window: Window, names: Sequence[str]) -> lis
 OVER_90_BUCKETS = tuple(name for name, low, _ in d.AGING_BUCKETS if low > 90)
 
 
+def _netted(own: sa.ColumnElement, other: sa.ColumnElement) -> sa.ColumnElement:
+    """One party's balance of a claim netted against the other's (the claim has two: its payer and the
+    patient). A/R (> 0) is at most what the claim owes in all, so a patient's copay taken at the desk before
+    the 835 lowers the claim's insurance A/R rather than showing as a patient credit; a credit (< 0) is left
+    only when the claim as a whole is in credit, owed to the party (or parties) below zero."""
+    net = own + other
+    return sa.case(
+        (net > 0, sa.case((own < 0, 0), (other < 0, net), else_=own)),
+        (net < 0, sa.case((own >= 0, 0), (other < 0, own), else_=net)),
+        else_=0,
+    )
+
+
 def _ar_interval(ids: Ids, *, window: Window) -> Select:
-    """Grain: practice × claim × payer (or 'Patient') × month its balance took a value: the balance holds
-    from that month's end until the next change (``to_month``, NULL: still open). Non-zero balances only.
-    The ledger is :func:`dashboard.warehouse.marts.int_ar_ledger`."""
+    """Grain: practice × claim × payer (or 'Patient') × month the claim's balance took a value: the balance
+    holds from that month's end until the claim's next change (``to_month``, NULL: still open). Each party's
+    balance is netted within its claim (:func:`_netted`): positive is A/R, negative a credit balance (with
+    ``credit_since``, the first month end of its unbroken run). Non-zero balances only. The ledger is
+    :func:`dashboard.warehouse.marts.int_ar_ledger`."""
     ledger = m.int_ar_ledger(ids).subquery("ledger")
-    payer = sa.case((ledger.c.responsibility == "patient", "Patient"), else_=sa.func.coalesce(ledger.c.payer, ""))
+    patient = ledger.c.responsibility == "patient"
     month = m.month_of(ledger.c.txn_date)
-    lm = (sa.select(ledger.c.practice_id, ledger.c.claim_id, payer.label("payer"),
+    lm = (sa.select(ledger.c.practice_id, ledger.c.claim_id,
+                    sa.func.coalesce(sa.func.min(ledger.c.payer), "").label("payer"),
                     sa.func.min(ledger.c.service_date).label("service_date"), month.label("txn_month"),
-                    sa.func.sum(ledger.c.amount).label("amount"))
-          .group_by(ledger.c.practice_id, ledger.c.claim_id, payer, month)).subquery("lm")
-    key = (lm.c.practice_id, lm.c.claim_id, lm.c.payer)
+                    sa.func.sum(sa.case((patient, 0), else_=ledger.c.amount)).label("insurance"),
+                    sa.func.sum(sa.case((patient, ledger.c.amount), else_=0)).label("patient"))
+          .group_by(ledger.c.practice_id, ledger.c.claim_id, month)).subquery("lm")
+    key = (lm.c.practice_id, lm.c.claim_id)
+    upto = {"partition_by": key, "order_by": lm.c.txn_month, "rows": (None, 0)}
     running = sa.select(
-        lm.c.practice_id, lm.c.claim_id, lm.c.payer,
+        lm.c.practice_id, lm.c.claim_id, lm.c.txn_month,
+        sa.func.min(lm.c.payer).over(partition_by=key).label("payer"),
         sa.func.min(lm.c.service_date).over(partition_by=key).label("service_date"),
-        lm.c.txn_month.label("from_month"),
         sa.func.lead(lm.c.txn_month).over(partition_by=key, order_by=lm.c.txn_month).label("to_month"),
-        sa.func.sum(lm.c.amount).over(partition_by=key, order_by=lm.c.txn_month, rows=(None, 0)).label("balance"),
+        sa.func.sum(lm.c.insurance).over(**upto).label("insurance"),
+        sa.func.sum(lm.c.patient).over(**upto).label("patient"),
     ).subquery("running")
-    return sa.select(*running.c).where(running.c.balance != 0)
+    netted = sa.select(running.c.practice_id, running.c.claim_id, running.c.txn_month, running.c.payer,
+                       running.c.service_date, running.c.to_month,
+                       _netted(running.c.insurance, running.c.patient).label("insurance"),
+                       _netted(running.c.patient, running.c.insurance).label("patient")).subquery("netted")
+    nkey = (netted.c.practice_id, netted.c.claim_id)
+
+    def run_start(balance: sa.ColumnElement) -> sa.ColumnElement:
+        """The month a credit run begins (the party was not in credit at the claim's previous change)."""
+        before = sa.func.lag(balance).over(partition_by=nkey, order_by=netted.c.txn_month)
+        return sa.case((sa.and_(balance < 0, sa.func.coalesce(before, 0) >= 0), netted.c.txn_month))
+
+    starts = sa.select(netted, run_start(netted.c.insurance).label("insurance_start"),
+                       run_start(netted.c.patient).label("patient_start")).subquery("starts")
+    upto = {"partition_by": (starts.c.practice_id, starts.c.claim_id), "order_by": starts.c.txn_month,
+            "rows": (None, 0)}
+    since = sa.select(starts, sa.func.max(starts.c.insurance_start).over(**upto).label("insurance_since"),
+                      sa.func.max(starts.c.patient_start).over(**upto).label("patient_since")).subquery("since")
+    # one row per party: the payer's side, then the patient's
+    sides = sa.union_all(sa.select(sa.literal(0).label("is_patient")),
+                         sa.select(sa.literal(1).label("is_patient"))).subquery("sides")
+    is_patient = sides.c.is_patient == 1
+    balance = sa.case((is_patient, since.c.patient), else_=since.c.insurance)
+    rows = sa.select(
+        since.c.practice_id, since.c.claim_id,
+        sa.case((is_patient, "Patient"), else_=since.c.payer).label("payer"),
+        since.c.service_date, since.c.txn_month.label("from_month"), since.c.to_month,
+        balance.label("balance"),
+        sa.case((balance < 0, sa.case((is_patient, since.c.patient_since), else_=since.c.insurance_since)))
+        .label("credit_since"),
+    ).select_from(since).join(sides, sa.true()).subquery("rows")
+    return sa.select(*rows.c).where(rows.c.balance != 0)
 
 
 def _bucket(age: sa.ColumnElement) -> sa.ColumnElement:
@@ -389,14 +502,21 @@ def _ar_month(ids: Ids, *, window: Window) -> Select:
     """Grain: practice × month end × payer × age bucket (from the date of service); open claims and balance."""
     iv = source(mart_ar_interval)
     c = s.calendar_month
+    # An open interval (to_month NULL) holds for ever: said with coalesce, not OR, so that PostgreSQL reads each
+    # interval once and finds its months in the calendar (with the OR it could walk every calendar month and
+    # re-read the practice's intervals for each: 16 s instead of 1 s for the largest practice at 1M claims).
+    until = sa.func.coalesce(iv.c.to_month, sa.literal(dt.date(9999, 12, 31), Date))
     j = (sa.select(iv.c.practice_id, c.c.month_start.label("month"), iv.c.payer,
                    _bucket(c.c.month_end - iv.c.service_date).label("bucket"), iv.c.balance)
          .select_from(iv)
-         .join(c, sa.and_(c.c.month_start >= iv.c.from_month,
-                          sa.or_(iv.c.to_month.is_(None), c.c.month_start < iv.c.to_month)))
+         .join(c, sa.and_(c.c.month_start >= iv.c.from_month, c.c.month_start < until))
          .where(m.within(iv.c.practice_id, ids), window.bound(c.c.month_start))).subquery("j")
-    return (sa.select(j.c.practice_id, j.c.month, j.c.payer, j.c.bucket, sa.func.count().label("open_claims"),
-                      sa.func.sum(j.c.balance).label("balance"))
+    debit, credit = j.c.balance > 0, j.c.balance < 0
+    return (sa.select(j.c.practice_id, j.c.month, j.c.payer, j.c.bucket,
+                      sa.func.sum(sa.case((debit, 1), else_=0)).label("open_claims"),
+                      sa.func.sum(sa.case((debit, j.c.balance), else_=0)).label("balance"),
+                      sa.func.sum(sa.case((credit, 1), else_=0)).label("credit_claims"),
+                      sa.func.sum(sa.case((credit, -j.c.balance), else_=0)).label("credit_balance"))
             .group_by(j.c.practice_id, j.c.month, j.c.payer, j.c.bucket))
 
 
@@ -410,6 +530,19 @@ def _adjustment_month(ids: Ids, *, window: Window) -> Select:
             .group_by(adj.c.practice_id, month, adj.c.payer, adj.c.group_code, adj.c.carc, adj.c.category))
 
 
+def _provider_adjustment_month(ids: Ids, *, window: Window) -> Select:
+    """Grain: practice × payment month × payer × PLB reason code (PLB03-1); adjustments (PLB pairs) and
+    Σ amount as the 835 gives it (positive: taken back from the payment; negative: added to it)."""
+    pa, r = s.provider_adjustment, s.remittance
+    month = m.month_of(r.c.payment_date)
+    payer = sa.func.coalesce(r.c.payer_id, r.c.payer_name)  # as the CAS adjustments are grouped
+    return (sa.select(pa.c.practice_id, month.label("month"), payer.label("payer"), pa.c.reason_code,
+                      sa.func.count().label("adjustments"), sa.func.sum(pa.c.amount).label("amount"))
+            .join(r, r.c.remittance_id == pa.c.remittance_id)
+            .where(m.within(pa.c.practice_id, ids))
+            .group_by(pa.c.practice_id, month, payer, pa.c.reason_code))
+
+
 def _payer_month(ids: Ids, *, window: Window) -> Select:
     """Grain: practice × month of service × payer; claims and charges."""
     claim = m.stg_practice_claim(ids).subquery("claim")
@@ -421,22 +554,32 @@ def _payer_month(ids: Ids, *, window: Window) -> Select:
 
 def _remittance(ids: Ids, *, window: Window) -> Select:
     """Grain: one 835 payment (BPR/TRN): trace number, payer, date, method, amount, its claim payments (CLP)
-    and how many of them name no claim of the practice (CLP01 unmatched)."""
-    r, cp = s.remittance, s.claim_payment
+    and how many of them name no claim of the practice (CLP01 unmatched), and the cash reconciliation:
+    Σ CLP04, Σ PLB04 and the difference BPR02 − (Σ CLP04 − Σ PLB04), BPR02 negated for a debit (BPR03 D),
+    which is 0.00 for a balanced 835 (a load with --allow-unbalanced can keep one that is not)."""
+    r, cp, pa = s.remittance, s.claim_payment, s.provider_adjustment
     claim = m.stg_practice_claim(ids).subquery("claim")
     per = (sa.select(cp.c.remittance_id, sa.func.count().label("claims"),
-                     sa.func.sum(sa.case((claim.c.claim_id.is_(None), 1), else_=0)).label("unmatched"))
+                     sa.func.sum(sa.case((claim.c.claim_id.is_(None), 1), else_=0)).label("unmatched"),
+                     sa.func.sum(cp.c.paid_amount).label("paid"))
            .select_from(cp)
            .outerjoin(claim, sa.and_(claim.c.claim_id == cp.c.claim_id, claim.c.practice_id == cp.c.practice_id))
            .where(m.within(cp.c.practice_id, ids))
            .group_by(cp.c.remittance_id)
            .subquery("per"))
+    plb = (sa.select(pa.c.remittance_id, sa.func.sum(pa.c.amount).label("amount"))
+           .where(m.within(pa.c.practice_id, ids)).group_by(pa.c.remittance_id).subquery("plb"))
     zero = sa.literal(0)
+    paid, withheld = sa.func.coalesce(per.c.paid, zero), sa.func.coalesce(plb.c.amount, zero)
+    cash = sa.case((r.c.credit_debit == "D", -r.c.amount), else_=r.c.amount)  # a debit is money taken back
     return (sa.select(r.c.practice_id, r.c.remittance_id, r.c.trace_number,
                       sa.func.coalesce(r.c.payer_name, r.c.payer_id).label("payer"), r.c.payment_date, r.c.method,
                       r.c.amount, sa.func.coalesce(per.c.claims, zero).label("claims"),
-                      sa.func.coalesce(per.c.unmatched, zero).label("unmatched_claims"))
+                      sa.func.coalesce(per.c.unmatched, zero).label("unmatched_claims"),
+                      paid.label("claim_payments"), withheld.label("provider_adjustments"),
+                      (cash - (paid - withheld)).label("difference"))
             .outerjoin(per, per.c.remittance_id == r.c.remittance_id)
+            .outerjoin(plb, plb.c.remittance_id == r.c.remittance_id)
             .where(m.within(r.c.practice_id, ids)))
 
 
@@ -613,6 +756,7 @@ class Mart:
 MARTS: dict[str, Mart] = {mart.table.name: mart for mart in (
     Mart(mart_payer_month, "practice", _payer_month),
     Mart(mart_adjustment_month, "practice", _adjustment_month),
+    Mart(mart_provider_adjustment_month, "practice", _provider_adjustment_month),
     Mart(mart_remittance, "practice", _remittance),
     Mart(mart_denial_line, "practice", _denial_line),
     Mart(mart_member_month, "employer", _member_month),
@@ -639,6 +783,10 @@ def refresh_marts(conn: Connection, *, practices: Ids = None, employers: Ids = N
     (balances and enrollment go on without new data). Then ANALYZE."""
     touched = {"practice": None if practices is None else sorted(set(practices)),
                "employer": None if employers is None else sorted(set(employers))}
+    # The builds read the facts a load just wrote: plan them on statistics that know those rows (autovacuum may
+    # be off, and never sees a load before it commits). Without them a one-practice refresh at 1M claims ran
+    # for minutes in nested loops on PostgreSQL. See engine.analyze_stale.
+    analyze_stale(conn, s.FACT_TABLES)
     state = mart_state
     old = _date(conn.execute(sa.select(state.c.horizon)).scalar())
     if conn.execute(sa.select(sa.func.count()).select_from(state)).scalar_one() == 0:
@@ -648,6 +796,7 @@ def refresh_marts(conn: Connection, *, practices: Ids = None, employers: Ids = N
         if ids is not None and not ids:
             continue
         _replace(conn, mart, ids, Window(horizon=_current_horizon(conn)))
+        analyze_stale(conn, [mart.table])  # read by the marts after it (a first build fills it from empty)
     new = _current_horizon(conn)
     if old is not None and new is not None and new > old:
         for mart in MARTS.values():
