@@ -151,6 +151,8 @@ def test_first_pass_resolution(engine):
     out = run(engine, pm.first_pass_resolution_rate)
     assert value(out, "first_pass_resolution_rate", JAN) == 0.5
     assert value(out, "first_pass_resolution_rate", FEB) == 0.0
+    # March: C7 (a line denied on a paid claim: rework), C8, C9 paid clean; was 1.0 (full denials only)
+    assert value(out, "first_pass_resolution_rate", MAR) == pytest.approx(2 / 3)
 
 
 def test_collection_rates(engine):

@@ -137,8 +137,8 @@ PRACTICE_KPIS: tuple[Kpi, ...] = (
         "amounts, service lines included) ÷ charges first adjudicated", "HFMA; AAFP",
         higher_is_better=False, good=0.05, warn=0.10, benchmark="< 5% good, 5–10% typical", card=False),
     Kpi("first_pass_resolution_rate", "First-pass resolution", "resolved_first_pass", "adjudicated", "rate",
-        "claims accepted on first submission and not denied in full on first adjudication ÷ claims first "
-        "adjudicated",
+        "claims accepted on first submission and not denied, in full or in part (a service line), on first "
+        "adjudication ÷ claims first adjudicated",
         "industry practice (kpi-reference)", higher_is_better=True, good=0.90, warn=0.85, benchmark="≥ 90%"),
     # net of refunds like the net collection rate, and over the same trailing window
     Kpi("gross_collection_rate", "Gross collection rate", "net_payments", "charges", "rate",

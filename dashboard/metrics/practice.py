@@ -191,8 +191,9 @@ def denial_rate(conn: Connection, f: Filters) -> pd.DataFrame:
 
 def first_pass_resolution_rate(conn: Connection, f: Filters) -> pd.DataFrame:
     """First-pass resolution = claims resolved on first submission (accepted by the clearinghouse on its
-    first answer, and paid or moved to patient responsibility on the first adjudication) ÷ claims first
-    adjudicated in the month. Source: industry practice (kpi-reference, target ≥ 90%)."""
+    first answer, and paid or moved to patient responsibility on the first adjudication with nothing denied,
+    in full or on a service line) ÷ claims first adjudicated in the month. Source: industry practice
+    (kpi-reference, target ≥ 90%)."""
     out = _first_adjudications(conn, f)
     out["first_pass_resolution_rate"] = KPIS["first_pass_resolution_rate"].compute(out)
     return out[[*KEY, "adjudicated", "resolved_first_pass", "first_pass_resolution_rate"]]

@@ -223,7 +223,7 @@ mart_utilization_month = Table(
 
 # The horizon the marts were last built to (months a later load adds are added for every tenant), and the
 # version of their definitions: marts built by another version are refused until `dashboard marts refresh`.
-MARTS_VERSION = 8
+MARTS_VERSION = 9
 mart_state = Table("mart_state", metadata, Column("horizon", Date), Column("version", Integer))
 
 
@@ -347,7 +347,8 @@ def _practice_month(ids: Ids, *, window: Window) -> Select:
     any_denial = sa.or_(in_full, first.c.denial_amount > 0)
     # an 835 without SVC loops adjudicates the claim's billed lines (or, unmatched, one)
     lines = sa.func.coalesce(svc.c.lines, claim.c.line_count, 1)
-    resolved = sa.and_(first.c.is_denial == 0, ack.c.event_type.is_distinct_from("rejected"))
+    # a line denied on a paid claim needs rework (appeal or write-off) too: not resolved on the first pass
+    resolved = sa.and_(sa.not_(any_denial), ack.c.event_type.is_distinct_from("rejected"))
     part(first.c.practice_id, m.month_of(first.c.payment_date),
          {"adjudicated": sa.func.count(), "denied": sa.func.sum(sa.case((any_denial, 1), else_=0)),
           "denied_in_full": sa.func.sum(first.c.is_denial),
