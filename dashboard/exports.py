@@ -93,8 +93,8 @@ def iter_query_csv(engine: Engine, rows: sa.Subquery, *, columns: Sequence[str],
     first = rows.c[order[0]]
     query = sa.select(*[_sql_cell(rows.c[name], name in money).label(name) for name in columns])
     yield (",".join(safe_text(name) for name in columns) + "\n").encode()  # names are identifiers
-    with engine.connect() as conn:
+    with engine.connect() as conn:  # one opening of the warehouse for the whole export
         values = conn.execute(sa.select(first).distinct().order_by(first.asc().nulls_last())).scalars().all()
-    for value in values:
-        part = query.where(first.is_(None) if value is None else first == value)
-        yield from copy_csv(engine, part.order_by(*[rows.c[name] for name in order[1:]]))
+        for value in values:
+            part = query.where(first.is_(None) if value is None else first == value)
+            yield from copy_csv(conn, part.order_by(*[rows.c[name] for name in order[1:]]))

@@ -234,49 +234,41 @@ def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> int:
     return len(frame)
 
 
-def copy_csv(engine: Engine, query: sa.Select, *, chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
+def copy_csv(conn: Connection, query: sa.Select, *, chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
     """The rows of ``query`` as CSV (no header, ``\\n`` line ends, NULL as an empty field), written by the
-    warehouse itself and streamed in chunks: a million rows never become Python objects.
+    warehouse itself and streamed in chunks: a million rows never become Python objects. ``conn`` stays the
+    caller's, so several queries share one opening of the warehouse.
 
     DuckDB writes them to a private temporary file that is unlinked once open (it cannot write to a pipe);
     PostgreSQL streams ``COPY … TO STDOUT``; other databases go through the csv module a batch at a time.
     The query is rendered with its values inlined (COPY takes no parameters): they are the resolved filters,
     escaped by SQLAlchemy's literal rendering."""
-    dialect = engine.dialect.name
+    dialect = conn.dialect.name
     if dialect not in ("duckdb", "postgresql"):
-        yield from _copy_csv_generic(engine, query)
+        result = conn.execution_options(stream_results=True).execute(query)
+        while rows := result.fetchmany(10_000):
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="\n").writerows([["" if v is None else v for v in row] for row in rows])
+            yield buffer.getvalue().encode()
         return
-    sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    raw = conn.connection.driver_connection
     if dialect == "duckdb":
         with tempfile.TemporaryDirectory(prefix="export-") as tmp:  # mode 700: owner only
             path = Path(tmp) / "rows.csv"
-            with engine.connect() as conn:
-                raw = conn.connection.driver_connection
-                raw.execute(f"COPY ({sql}) TO '{path}' (FORMAT csv, HEADER false)")
+            raw.execute(f"COPY ({sql}) TO '{path}' (FORMAT csv, HEADER false)")
             handle = open(path, "rb")  # noqa: SIM115 (closed below, after the file is unlinked)
             path.unlink()
         with handle:
             while chunk := handle.read(chunk_bytes):
                 yield chunk
         return
-    with engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        with raw.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
-            pending = bytearray()
-            for data in copy:
-                pending += data
-                if len(pending) >= chunk_bytes:
-                    yield bytes(pending)
-                    pending.clear()
-            if pending:
+    with raw.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+        pending = bytearray()
+        for data in copy:
+            pending += data
+            if len(pending) >= chunk_bytes:
                 yield bytes(pending)
-
-
-def _copy_csv_generic(engine: Engine, query: sa.Select, batch: int = 10_000) -> Iterator[bytes]:
-    with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True).execute(query)
-        while rows := result.fetchmany(batch):
-            buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="\n").writerows(
-                [["" if v is None else v for v in row] for row in rows])
-            yield buffer.getvalue().encode()
+                pending.clear()
+        if pending:
+            yield bytes(pending)

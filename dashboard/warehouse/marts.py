@@ -332,7 +332,7 @@ def int_member_claim(employer_ids: Sequence[str] | None) -> Select:
     continues_stay = sa.exists().where(earlier.c.person_id == medical.c.person_id,
                                        earlier.c.claim_date < medical.c.claim_date,
                                        earlier.c.end_date >= medical.c.claim_date - 1)
-    office = d.service_category_rank(sa.literal("office-based"))
+    office = d.SERVICE_CATEGORY_PRIORITY.index("office-based") + 1  # its rank
     flagged = sa.select(
         medical,
         sa.case((sa.and_(medical.c.has_er == 1, medical.c.is_stay == 0, sa.not_(in_stay)), 1), else_=0).label("er"),
