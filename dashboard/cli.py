@@ -113,7 +113,8 @@ def _scope_for_email(email: str | None) -> access.Scope:
 @click.argument("name")
 @click.option("--user", "email", help="Run under this user's access and privacy rules.")
 @click.option("--from", "start", help="First month, YYYY-MM (default: 12 months before --to).")
-@click.option("--to", "end", help="Last month, YYYY-MM (default: the warehouse's as-of month).")
+@click.option("--to", "end", help="Last month, YYYY-MM (default: the warehouse's as-of month; for employer "
+              "reports the latest month whose claims are complete, past run-out).")
 @click.option("--practice", multiple=True, help="Practice id (billing TIN); repeatable.")
 @click.option("--employer", multiple=True, help="Employer id (group id); repeatable.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write here, not stdout.")

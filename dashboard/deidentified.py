@@ -81,9 +81,17 @@ MONTH_TOTALS_RULE = SuppressionRule(
     counts={"member_months": (), "subscriber_months": (), "members_with_claims": ("paid", "allowed")},
 )
 
+# The month's spend by network: parts of the month's paid, like the service categories.
+NETWORK_RULE = SuppressionRule(
+    counts={"members_with_claims": ("paid", "allowed", "claims", "share_of_paid")},
+    group_by=("employer_id", "month"),
+    complementary=("members_with_claims",),
+)
+
 # The spend categories whose claims a utilization measure counts (its events are some of their claims).
 MEASURE_CATEGORIES = {
     "inpatient_admissions": ("inpatient",),
+    "inpatient_days": ("inpatient",),
     "er_visits": ("inpatient", "outpatient"),
     "office_visits": ("office-based",),
     "prescriptions": ("pharmacy",),
@@ -129,8 +137,30 @@ def _utilization(f: Filters, raw: RawFrames) -> pd.DataFrame:
     return suppress(util, UTILIZATION_RULE, also=also)
 
 
+def _network(f: Filters, raw: RawFrames) -> pd.DataFrame:
+    return suppress(raw("network", f), NETWORK_RULE)
+
+
 def _month_totals(f: Filters, raw: RawFrames) -> pd.DataFrame:
     return suppress(raw("month-totals", f), MONTH_TOTALS_RULE)
+
+
+def _completion(f: Filters, raw: RawFrames) -> pd.DataFrame:
+    """Claims completion from the published month totals: a month whose paid is blanked has no paid,
+    estimate, PMPM or lag either (the completion factor, a ratio over every month's lag, stays)."""
+    totals = _month_totals(f, raw)
+    runout = raw("claims-completion", f)[[*KEY, "months_of_runout", "completion", "status", "paid_lag_days",
+                                          "paid_so_far"]]
+    out = totals.merge(runout, on=KEY, how="left")
+    hidden = out["paid"].isna() & (out["status"] != "no data")
+    out["estimated_paid"] = [_ratio(p, c) for p, c in zip(out["paid"], out["completion"], strict=True)]
+    out["pmpm_paid"] = [_ratio(p, m) for p, m in zip(out["paid"], out["member_months"], strict=True)]
+    out["estimated_pmpm_paid"] = [_ratio(p, m) for p, m in zip(out["estimated_paid"], out["member_months"],
+                                                                 strict=True)]
+    out["claims_lag_days"] = [None if h else _ratio(days, paid) for h, days, paid in
+                              zip(hidden, out["paid_lag_days"], out["paid_so_far"], strict=True)]
+    out["suppressed"] = out["suppressed"] | hidden
+    return out.drop(columns=["paid_lag_days", "paid_so_far"])
 
 
 def _high_cost(f: Filters, raw: RawFrames) -> pd.DataFrame:
@@ -147,32 +177,53 @@ def _high_cost(f: Filters, raw: RawFrames) -> pd.DataFrame:
 
 def _summary(f: Filters, raw: RawFrames) -> pd.DataFrame:
     totals = _month_totals(f, raw)
+    network = _network(f, raw)
+    stays = _utilization(f, raw)
     # members over $50k: the bands' total, shown unless small; complementary suppression among the bands
     # already protects a blanked band against this total
     bands = raw("high-cost-claimants", canonical_year(f)).groupby("employer_id")["claimants"].sum()
     rows = []
     for employer, months in totals.groupby("employer_id", sort=True):
         last = months[months["month"] == f.end]
+        covered = months[months["claims_data"] == 1]  # money of months without claims data is unknown, not 0
+        net = network[(network["employer_id"] == employer) & network["month"].isin(covered["month"])]
+        util = stays[(stays["employer_id"] == employer) & stays["month"].isin(covered["month"])]
         rows.append({
             "employer_id": employer,
             "members": last["member_months"].iloc[0] if len(last) else 0,
             "subscribers": last["subscriber_months"].iloc[0] if len(last) else 0,
             "member_months": published_sum(months["member_months"]),
             "subscriber_months": published_sum(months["subscriber_months"]),
-            "paid": published_sum(months["paid"]),
-            "allowed": published_sum(months["allowed"]),
+            "claims_months": len(covered),
+            "claims_member_months": published_sum(covered["member_months"]),
+            "claims_subscriber_months": published_sum(covered["subscriber_months"]),
+            "paid": published_sum(covered["paid"]),
+            "allowed": published_sum(covered["allowed"]),
+            "in_network_paid": published_sum(net.loc[net["network"] == "in", "paid"]),
+            "network_known_paid": published_sum(net.loc[net["network"] != "unknown", "paid"]),
+            "inpatient_admissions": published_sum(util.loc[util["measure"] == "inpatient_admissions", "events"]),
+            "inpatient_days": published_sum(util.loc[util["measure"] == "inpatient_days", "events"]),
             "high_cost_claimants": _unless_small(int(bands.get(employer, 0))),
         })
     if len(rows) > 1:
         rows.append({"employer_id": "all", **{col: published_sum(row[col] for row in rows)
                                               for col in rows[0] if col != "employer_id"}})
-    out = pd.DataFrame(rows, columns=["employer_id", "members", "subscribers", "member_months",
-                                      "subscriber_months", "paid", "allowed", "high_cost_claimants"])
-    out["pmpm_paid"] = [_ratio(p, m) for p, m in zip(out["paid"], out["member_months"], strict=True)]
-    out["pmpm_allowed"] = [_ratio(a, m) for a, m in zip(out["allowed"], out["member_months"], strict=True)]
-    out["pepm_paid"] = [_ratio(p, s) for p, s in zip(out["paid"], out["subscriber_months"], strict=True)]
-    blank = out.isna()
-    out = out.astype(object).where(~blank, None)
+    out = pd.DataFrame(rows, columns=["employer_id", "members", "subscribers", "member_months", "subscriber_months",
+                                      "claims_months", "claims_member_months", "claims_subscriber_months", "paid",
+                                      "allowed", "in_network_paid", "network_known_paid", "inpatient_admissions",
+                                      "inpatient_days", "high_cost_claimants"])
+    blank = out.isna()  # what suppression took (a count in a month, and so every total it is part of)
+    no_data = pd.Series([c == 0 for c in out["claims_member_months"]], index=out.index)
+    for col in ("paid", "allowed"):  # a period without claims data: "no data", not suppressed, never 0
+        out[col] = out[col].astype(object).where(~no_data, None)
+    pairs = {"pmpm_paid": ("paid", "claims_member_months"), "pmpm_allowed": ("allowed", "claims_member_months"),
+             "pepm_paid": ("paid", "claims_subscriber_months"),
+             "in_network_share": ("in_network_paid", "network_known_paid"),
+             "average_length_of_stay": ("inpatient_days", "inpatient_admissions")}
+    for name, (num, den) in pairs.items():
+        out[name] = [_ratio(n, d) for n, d in zip(out[num], out[den], strict=True)]
+        blank[name] = blank[num] | blank[den]
+    out = out.astype(object).where(out.notna(), None)
     out["suppressed"] = blank.any(axis=1)
     return out
 
@@ -193,4 +244,6 @@ UTILIZATION = Protection(UTILIZATION_RULE, _utilization)
 HIGH_COST = Protection(HIGH_COST_RULE, _high_cost)
 OUTSIDE = Protection(OUTSIDE_RULE, _outside)
 SUMMARY = Protection(MONTH_TOTALS_RULE, _summary)
+NETWORK = Protection(NETWORK_RULE, _network)
+COMPLETION = Protection(MONTH_TOTALS_RULE, _completion)
 

@@ -102,10 +102,22 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            "Premium payment-portal fees: 0.5% of EFT payments, capped at $2,000 a month per TIN.",
            money=("eft_payments", "fee")),
     Report("employer-summary", "Employer summary for the period", "employer",
-           ("employer_id", "members", "subscribers", "member_months", "subscriber_months", "paid", "allowed",
-            "pmpm_paid", "pmpm_allowed", "pepm_paid", "high_cost_claimants"),
-           em.employer_summary, "Enrollment at the end of the period; spend, PMPM and PEPM over it.",
+           ("employer_id", "members", "subscribers", "member_months", "subscriber_months", "claims_months", "paid",
+            "allowed", "pmpm_paid", "pmpm_allowed", "pepm_paid", "in_network_share", "inpatient_admissions",
+            "inpatient_days", "average_length_of_stay", "high_cost_claimants"),
+           em.employer_summary, "Enrollment at the end of the period; spend, PMPM and PEPM over its months with "
+           "claims data (claims_months), in-network share, admissions and average length of stay.",
            money=("paid", "allowed", "pmpm_paid", "pmpm_allowed", "pepm_paid"), privacy=di.SUMMARY),
+    Report("claims-completion", "Claims lag and completion", "employer",
+           ("employer_id", "month", "status", "months_of_runout", "completion", "member_months", "paid",
+            "estimated_paid", "pmpm_paid", "estimated_pmpm_paid", "claims_lag_days"),
+           em.claims_completion, "Each incurred month's run-out: completion estimated from the claims' own lag "
+           "(chain ladder), paid to date and the estimated ultimate paid and PMPM; complete at ≥ 95%.",
+           money=("paid", "estimated_paid", "pmpm_paid", "estimated_pmpm_paid"), privacy=di.COMPLETION),
+    Report("network", "Spend in and out of network", "employer",
+           ("employer_id", "month", "network", "paid", "allowed", "claims", "members_with_claims", "share_of_paid"),
+           em.network, "Paid and allowed by network (the claim lines' in-network flag), claims in enrolled months.",
+           money=("paid", "allowed"), rates=("share_of_paid",), privacy=di.NETWORK),
     Report("enrollment", "Enrollment", "employer",
            ("employer_id", "month", "plan", "tier", "members", "subscribers", "adds", "terms", "member_months"),
            em.enrollment, "Members, subscribers, adds and terms by plan and coverage tier.",
@@ -234,20 +246,33 @@ def freshness(*, scope: access.Scope, engine: Engine, cache: ReportCache | None 
                            lambda conn: data_as_of_by_source(conn, scope=scope))
 
 
-def _resolve(reader: _Reader, scope: access.Scope, *, start, end, practice, employer) -> Filters:
+def default_end(conn: Connection, *, scope: access.Scope, audience: str) -> dt.date:
+    """The last month of a period nobody chose: for employer reports the latest month whose claims are complete
+    (estimated ≥ 95% paid, see dashboard.metrics.employer.Completion), so the default period never ends in
+    run-out; otherwise, and when there are no paid claims, the as-of month of the scope's own loads."""
+    as_of = data_as_of(conn, scope=scope).replace(day=1)
+    if audience == "employer":
+        complete = em.completion(conn, employer_ids=scope.employer_ids).complete_through()
+        if complete is not None:
+            return min(complete, as_of)
+    return as_of
+
+
+def _resolve(reader: _Reader, scope: access.Scope, *, start, end, practice, employer,
+             audience: str = "practice") -> Filters:
     """The filters a scope gets for a request (run_report and report_page resolve alike): months parsed,
-    ids checked against the scope (and, for full access, against the ids that exist), the default end the
-    as-of month of the scope's own loads."""
+    ids checked against the scope (and, for full access, against the ids that exist), the default end from
+    :func:`default_end`."""
     reader.memo("schema", lambda conn: require_schema(conn) or True)
     practices = employers = None
     if scope.full_access:  # the one lookup of what exists (dashboard.entities), as the admin form and CLI use
         known = reader.memo("entities", lambda conn: entities.known(conn, reader.cache))
         practices, employers = set(known.practices), set(known.employers)
-    as_of = reader.memo(("as_of", scope.role, scope.practice_ids, scope.employer_ids),
-                        lambda conn: data_as_of(conn, scope=scope))  # the scope's loads only
+    last = reader.memo(("default_end", audience, scope.role, scope.practice_ids, scope.employer_ids),
+                       lambda conn: default_end(conn, scope=scope, audience=audience))  # the scope's data only
     return access.resolve_filters(
         scope, start=start, end=end, practice=practice, employer=employer,
-        known_practices=practices, known_employers=employers, default_end=as_of.replace(day=1),
+        known_practices=practices, known_employers=employers, default_end=last,
     )
 
 
@@ -260,7 +285,8 @@ def run_report(name: str, *, scope: access.Scope, engine: Engine, start: str | d
     report = get_report(name)
     access.require_audience(scope, report.audience)
     with _Reader(engine, cache) as reader:
-        filters = _resolve(reader, scope, start=start, end=end, practice=practice, employer=employer)
+        filters = _resolve(reader, scope, start=start, end=end, practice=practice, employer=employer,
+                           audience=report.audience)
         version = reader.memo("version", data_version) if cache is not None else None
 
         def raw(metric: str, f: Filters) -> pd.DataFrame:
@@ -368,7 +394,8 @@ def report_page(name: str, *, scope: access.Scope, engine: Engine, start: str | 
         return ReportPage(report, result.filters, frame, total)
     _require_claim_rows(scope, report)
     with _Reader(engine, cache) as reader:
-        resolved = _resolve(reader, scope, start=start, end=end, practice=practice, employer=employer)
+        resolved = _resolve(reader, scope, start=start, end=end, practice=practice, employer=employer,
+                           audience=report.audience)
 
         def page() -> tuple[pd.DataFrame, int]:
             return PAGED_IN_SQL[report.name].page(reader.conn, resolved, sort=tuple(sort), filters=tuple(filters),
@@ -414,7 +441,8 @@ def export_report(name: str, *, scope: access.Scope, engine: Engine, start: str 
     _require_claim_rows(scope, report)
     claim_rows = PAGED_IN_SQL[report.name]
     with _Reader(engine, cache) as reader:
-        resolved = _resolve(reader, scope, start=start, end=end, practice=practice, employer=employer)
+        resolved = _resolve(reader, scope, start=start, end=end, practice=practice, employer=employer,
+                           audience=report.audience)
         rows = claim_rows.rows(resolved)
         count = reader.conn.execute(sa.select(sa.func.count()).select_from(rows)).scalar_one()
     body = exports.iter_query_csv(engine, rows, columns=report.columns, order=claim_rows.order, money=report.money)

@@ -18,12 +18,13 @@ from dashboard.ui.context import page_context, report_cache, warehouse
 from dashboard.ui.registry import callback, page
 
 FILTERS = (Input("employer-from", "value"), Input("employer-to", "value"), Input("employer-entity", "value"))
-GRIDS = {name: f"grid-{name}" for name in ("employer-summary", "enrollment", "spend", "utilization",
-                                           "high-cost-claimants", "spend-outside-enrollment")}
+GRIDS = {name: f"grid-{name}" for name in ("employer-summary", "claims-completion", "enrollment", "spend",
+                                           "network", "utilization", "high-cost-claimants",
+                                           "spend-outside-enrollment")}
 
 
 def layout(scope, **_):
-    ctx = page_context(scope)
+    ctx = page_context(scope, audience="employer")
     entity = ctx.employers[0]["value"] if len(ctx.employers) == 1 else None
     href = {"start": ctx.start, "end": ctx.end, "employer": entity}
     return html.Div([
@@ -53,9 +54,30 @@ def _value(frame, column, fmt):
     if frame.empty:
         return "—"
     values = frame[column]
-    if values.isna().any():
-        return ui.SUPPRESSED
+    if values.isna().any():  # blanked by suppression, or nothing known (no claims data for the period)
+        suppressed = "suppressed" in frame.columns and bool(frame["suppressed"].any())
+        return ui.SUPPRESSED if suppressed else ui.NO_DATA
     return fmt(values.sum())
+
+
+def runout_months(completion) -> list[tuple[str, str, float | None]]:
+    """The months of the period and their run-out state, once per month (the completion factors are the
+    selection's, the same for each employer): (month, status, completion)."""
+    months = completion.drop_duplicates("month").sort_values("month")
+    return list(zip(months["month"], months["status"], months["completion"], strict=True))
+
+
+def _runout_note(months) -> str:
+    """'2 months in run-out (est. 96%, 43% paid)' for the period's cards; '' when every month is complete."""
+    open_ = [(m, share) for m, state, share in months if state == "run-out"]
+    missing = [m for m, state, _ in months if state == ui.NO_DATA]
+    parts = []
+    if open_:
+        shares = ", ".join(f"{share:.0%}" for _, share in open_)
+        parts.append(f"{len(open_)} month{'s' if len(open_) > 1 else ''} in run-out (est. {shares} paid)")
+    if missing:
+        parts.append(f"{len(missing)} without claims data")
+    return "; ".join(parts)
 
 
 def _run(name: str, scope, start, end, employer):
@@ -69,18 +91,26 @@ def cards(scope, start, end, employer):
     if s.empty:
         return dbc.Alert("No enrollment for this selection.", color="info")
     hcc = _run("high-cost-claimants", scope, start, end, employer).frame
+    runout = _runout_note(runout_months(_run("claims-completion", scope, start, end, employer).frame))
     s = s[s["employer_id"] == "all"] if len(s) > 1 else s
+    spend_note = runout or "all months complete"
     return dbc.Row([
-        dbc.Col(ui.kpi_card("Members", _value(s, "members", ui.fmt_number), note=f"enrolled in {end}"), md=2),
-        dbc.Col(ui.kpi_card("Subscribers", _value(s, "subscribers", ui.fmt_number), note=f"enrolled in {end}"), md=2),
-        dbc.Col(ui.kpi_card("Member months", _value(s, "member_months", ui.fmt_number), note="in the period"), md=2),
-        dbc.Col(ui.kpi_card("PMPM paid", _value(s, "pmpm_paid", ui.fmt_money), note="paid ÷ member months"), md=2),
-        dbc.Col(ui.kpi_card("PEPM paid", _value(s, "pepm_paid", ui.fmt_money), note="paid ÷ subscriber months"),
-                md=2),
+        dbc.Col(ui.kpi_card("Members", _value(s, "members", ui.fmt_number), note=f"enrolled in {end}"), md=3),
+        dbc.Col(ui.kpi_card("Subscribers", _value(s, "subscribers", ui.fmt_number), note=f"enrolled in {end}"), md=3),
+        dbc.Col(ui.kpi_card("Member months", _value(s, "member_months", ui.fmt_number), note="in the period"), md=3),
+        dbc.Col(ui.kpi_card("PMPM paid", _value(s, "pmpm_paid", ui.fmt_money),
+                            note=f"paid ÷ member months; {spend_note}", status="warn" if runout else None), md=3),
+        dbc.Col(ui.kpi_card("PEPM paid", _value(s, "pepm_paid", ui.fmt_money),
+                            note=f"paid ÷ subscriber months; {spend_note}", status="warn" if runout else None),
+                md=3),
         # employer users: always the calendar year of the period's last month (the report says which)
         dbc.Col(ui.kpi_card("Members over $50k", _value(s, "high_cost_claimants", ui.fmt_number),
                             note=f"paid in {hcc['period'].iloc[0]}" if len(hcc) else "paid in the period"),
-                md=2),
+                md=3),
+        dbc.Col(ui.kpi_card("In network", _value(s, "in_network_share", ui.fmt_rate), note="share of paid"), md=3),
+        dbc.Col(ui.kpi_card("Average length of stay", _value(s, "average_length_of_stay",
+                                                             lambda v: f"{v:,.1f} days"),
+                            note=f"{_value(s, 'inpatient_admissions', ui.fmt_number)} admissions"), md=3),
     ], className="g-3 mb-4")
 
 
@@ -95,6 +125,9 @@ def pmpm_chart(scope, start, end, employer):
     fig.update_layout(barmode="stack")
     ui.style_figure(fig, "PMPM paid by service category" + (" (suppressed cells left out)"
                                                             if sp["pmpm_paid"].isna().any() else ""))
+    months = runout_months(_run("claims-completion", scope, start, end, employer).frame)
+    if months:
+        ui.mark_runout(fig, *zip(*months, strict=True))
     return ui.graph(fig, "employer-pmpm")
 
 

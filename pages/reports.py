@@ -14,7 +14,8 @@ GRID = "grid-report"
 
 
 def layout(scope, **_):
-    ctx = page_context(scope)
+    # an employer user's reports all follow claims run-out: their default period ends in a complete month
+    ctx = page_context(scope, audience="practice" if scope.can_view("practice") else "employer")
     options = [{"label": r.title, "value": r.name} for r in reports_for(scope) if r.audience != "admin"]
     entities = ctx.practices if scope.can_view("practice") else []
     if scope.can_view("employer"):

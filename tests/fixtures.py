@@ -15,14 +15,16 @@ E1, E2 = "GRP1", "GRP2"
 
 
 def _line(claim_id, line, person, tin, start, charge, *, payer="ACME", claim_type="professional", pos="11",
-          bill_type=None, revenue=None, hcpcs="99213", paid=None, allowed=None, plan=None, end=None):
+          bill_type=None, revenue=None, hcpcs="99213", paid=None, allowed=None, plan=None, end=None,
+          in_network=None, paid_date=None):
     return {
         "claim_id": claim_id, "claim_line_number": line, "claim_type": claim_type, "person_id": person,
         "member_id": person, "payer": payer, "plan": plan, "claim_start_date": start, "claim_end_date": end or start,
         "claim_line_start_date": start, "claim_line_end_date": end or start,
         "place_of_service_code": pos if claim_type == "professional" else None, "bill_type_code": bill_type,
         "revenue_center_code": revenue, "hcpcs_code": hcpcs, "billing_tin": tin, "charge_amount": charge,
-        "paid_amount": paid, "allowed_amount": allowed, "data_source": "fixture",
+        "paid_amount": paid, "allowed_amount": allowed, "data_source": "fixture", "in_network_flag": in_network,
+        "paid_date": paid_date,
     }
 
 
@@ -171,11 +173,15 @@ def load_employer_fixture(engine: Engine) -> None:
         c.execute(s.eligibility.insert(), [m[0] for m in members])
         c.execute(s.member_coverage_tier.insert(), [m[1] for m in members])
         c.execute(s.medical_claim.insert(), [
-            _line("M1", 1, "A", "555555555", D(2026, 1, 10), 150, paid=100, allowed=120, plan="PPO1"),
+            _line("M1", 1, "A", "555555555", D(2026, 1, 10), 150, paid=100, allowed=120, plan="PPO1",
+                  in_network=True, paid_date=D(2026, 1, 30)),
+            # one line out of network puts the stay out of network; its last line is paid in March
             _line("M2", 1, "A", "666666666", D(2026, 2, 3), 40000, claim_type="institutional", bill_type="111",
-                  revenue="0120", hcpcs=None, paid=30000, allowed=32500, plan="PPO1", end=D(2026, 2, 8)),
+                  revenue="0120", hcpcs=None, paid=30000, allowed=32500, plan="PPO1", end=D(2026, 2, 8),
+                  in_network=True, paid_date=D(2026, 2, 27)),
             _line("M2", 2, "A", "666666666", D(2026, 2, 3), 40000, claim_type="institutional", bill_type="111",
-                  revenue="0250", hcpcs=None, paid=30000, allowed=32500, plan="PPO1", end=D(2026, 2, 8)),
+                  revenue="0250", hcpcs=None, paid=30000, allowed=32500, plan="PPO1", end=D(2026, 2, 8),
+                  in_network=False, paid_date=D(2026, 3, 5)),
             _line("M3", 1, "B", "666666666", D(2026, 2, 5), 900, claim_type="institutional", bill_type="131",
                   revenue="0450", hcpcs="99284", paid=500, allowed=600, plan="PPO1"),
             _line("M4", 1, "D", "555555555", D(2026, 1, 12), 120, paid=80, allowed=90, plan="HMO2"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 
 from dashboard.metrics import employer as em
@@ -105,3 +106,84 @@ def test_scope_keeps_employers_apart(engine):
     spend = run(engine, em.spend, employers=(E2,))
     assert list(spend["paid"]) == [80]
     assert run(engine, em.spend, employers=()).empty
+
+
+# --- claims run-out (issue 11 item 3), no data (item 4), employer KPIs (item 11) ----------------------------------
+# E1's paid claims in enrolled months (tests/fixtures.py): M1 Jan 10 paid 100 on Jan 30 (lag 0, 20 days);
+# the stay M2 Feb 3–8 paid 60,000, its last line on Mar 5 (lag 1, 30 days); RX1 Mar 10 paid 40 on Mar 12
+# (lag 0, 2 days). Paid through March; claims data Jan..Mar (first claim month .. newest payment).
+
+
+def test_chain_ladder_hand_worked():
+    """Paid by incurred month and lag, paid through June (development 3 months):
+    Jan 50/40/10, Feb 60/30/10, Mar 40/50/10, Apr 30/30/5 (June partial), May 20/10, Jun 10.
+    Link 0 over Jan–Apr (observed through lag 1 before June): (90+90+90+60) / (50+60+40+30) = 330/180;
+    link 1 over Jan–Mar: 300/270; link 2 over Jan–Feb: 200/200. Completion at lag 2 = 1, lag 1 = 270/300 = 0.9,
+    lag 0 = 1 / (330/180 × 300/270) = 0.4909."""
+    rows = [(1, [50, 40, 10]), (2, [60, 30, 10]), (3, [40, 50, 10]), (4, [30, 30, 5]), (5, [20, 10]), (6, [10])]
+    triangle = pd.DataFrame([(D(2026, m, 1), lag, paid) for m, paid_by_lag in rows
+                             for lag, paid in enumerate(paid_by_lag)], columns=["month", "lag", "paid"])
+    factors = em.chain_ladder(triangle, D(2026, 6, 1), development=3)
+    assert factors == pytest.approx((1 / (330 / 180 * 300 / 270), 0.9, 1.0))
+    est = em.Completion(D(2026, 6, 1), factors)
+    assert (est.of_month(D(2026, 6, 1)), est.of_month(D(2026, 5, 1)), est.of_month(D(2026, 1, 1))) == \
+        pytest.approx((0.4909, 0.9, 1.0), abs=1e-4)
+    assert est.of_month(D(2026, 7, 1)) is None  # after the paid-through month: no data
+    assert est.complete_through() == D(2026, 4, 1)  # the latest month at ≥ 95%
+    assert em.Completion(None, ()).complete_through() is None
+
+
+def test_claims_completion_lag_and_status(engine):
+    out = run(engine, em.claims_completion, start=D(2025, 12, 1), end=D(2026, 4, 1)).set_index("month")
+    assert list(out["status"]) == ["no data", "complete", "complete", "complete", "no data"]
+    assert list(out.loc[[JAN, FEB, MAR], "months_of_runout"]) == [2, 1, 0]
+    assert list(out.loc[[JAN, FEB, MAR], "claims_lag_days"]) == [20.0, 30.0, 2.0]
+    assert out.loc[FEB, "estimated_paid"] == 60000  # nothing left to develop in this history: factor 1
+    assert pd.isna(out.loc[D(2026, 4, 1), "paid"])
+    assert pd.isna(out.loc[D(2025, 12, 1), "pmpm_paid"])
+
+
+def test_no_claims_data_is_not_zero(engine):
+    """C is enrolled in December 2025 and from April 2026 on, months the warehouse holds no claims for:
+    their PMPM and per 1,000 are "no data" (NaN), never 0; a period's PMPM is over its months with data."""
+    totals = run(engine, em.month_totals, start=D(2025, 12, 1), end=D(2026, 4, 1)).set_index("month")
+    assert list(totals["claims_data"]) == [0, 1, 1, 1, 0]
+    assert pd.isna(totals.loc[D(2026, 4, 1), "paid"])
+    assert totals.loc[D(2026, 4, 1), "member_months"] == 1
+    util = run(engine, em.utilization, start=D(2026, 4, 1), end=D(2026, 4, 1))
+    assert util["per_1000"].isna().all()
+    assert (util["member_months"] == 1).all()
+    summary = run(engine, em.employer_summary, end=D(2026, 4, 1)).set_index("employer_id").loc[E1]
+    assert (summary["member_months"], summary["claims_months"], summary["paid"]) == (9, 3, 60140)
+    assert summary["pmpm_paid"] == pytest.approx(60140 / 8)  # Jan–Mar: 4 + 2 + 2 member months
+    assert summary["pepm_paid"] == pytest.approx(60140 / 7)  # subscriber months 3 + 2 + 2
+    later = run(engine, em.employer_summary, start=D(2026, 4, 1), end=D(2026, 5, 1)).set_index("employer_id")
+    assert (later.loc[E1, "claims_months"], later.loc[E1, "member_months"]) == (0, 2)
+    assert pd.isna(later.loc[E1, "pmpm_paid"])
+    assert pd.isna(later.loc[E1, "paid"])
+
+
+def test_network_share_and_length_of_stay(engine):
+    net = run(engine, em.network)
+    assert [tuple(r) for r in net[["month", "network", "paid"]].itertuples(index=False)] == [
+        (JAN, "in", 100), (FEB, "out", 60000), (MAR, "unknown", 40)]  # one out-of-network line: the claim is out
+    summary = run(engine, em.employer_summary).set_index("employer_id").loc[E1]
+    assert summary["in_network_share"] == pytest.approx(100 / 60100)  # unknown is left out
+    # the stay Feb 3–8: one admission, 5 days
+    assert (summary["inpatient_admissions"], summary["inpatient_days"], summary["average_length_of_stay"]) == \
+        (1, 5, 5.0)
+    util = run(engine, em.utilization)
+    assert pick(util, month=FEB, measure="inpatient_days")["per_1000"] == 30000  # 5 / 2 × 12,000
+
+
+def test_employer_reports_default_to_complete_months(engine):
+    """No period asked: employer reports end in the latest complete month (March, paid through March with
+    nothing left to develop), practice reports at the as-of month."""
+    from dashboard import access, reports
+
+    admin = access.scope_for(role="admin")
+    with engine.connect() as conn:
+        assert reports.default_end(conn, scope=admin, audience="employer") == MAR
+        assert reports.default_end(conn, scope=admin, audience="practice") == dt.date.today().replace(day=1)
+    result = reports.run_report("employer-summary", scope=admin, engine=engine)
+    assert (result.filters.start, result.filters.end) == (D(2025, 4, 1), MAR)

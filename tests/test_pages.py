@@ -86,6 +86,25 @@ def test_cards_answer_with_the_period_kpis(app):
     assert "paid in 2026" in body
 
 
+def test_employer_cards_and_chart_mark_months_without_claims_data(app):
+    """April 2026 has member months but no claims data (tests/fixtures.py): the cards say so, the PMPM chart
+    marks the month, and a period of only such months reads "no data" for PMPM, never $0.00."""
+    admin = logged_in(app, "admin")
+    april = values_for("employer", E1, **{"employer-to.value": "2026-04"})
+    body = call(admin, app, "employer-cards.children", april).get_data(as_text=True)
+    assert "1 without claims data" in body
+    chart = call(admin, app, "employer-pmpm-box.children", april).get_json()
+    layout = chart["response"]["employer-pmpm-box"]["children"]["props"]["figure"]["layout"]
+    assert [a["text"] for a in layout["annotations"]] == ["no data"]
+    assert layout["xaxis"]["categoryarray"] == ["2026-01", "2026-02", "2026-03", "2026-04"]
+    only_april = values_for("employer", E1, **{"employer-from.value": "2026-04", "employer-to.value": "2026-04"})
+    body = call(admin, app, "employer-cards.children", only_april).get_data(as_text=True)
+    assert "no data" in body
+    assert "$0.00" not in body
+    complete = call(admin, app, "employer-cards.children", values_for("employer", E1)).get_data(as_text=True)
+    assert "all months complete" in complete
+
+
 # --- grids: one page, the right count, sorted and filtered on the server -------------------------------------
 
 def test_a_grid_request_returns_at_most_one_page_with_the_full_count(app):

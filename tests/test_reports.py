@@ -106,17 +106,27 @@ def test_one_small_employer_cannot_be_found_from_the_all_row():
     totals = pd.DataFrame({"employer_id": ["A", "B", "C"], "month": [month] * 3,
                            "member_months": [8, 300, 500], "subscriber_months": [4, 150, 250],
                            "paid": [9000.0, 1e6, 2e6], "allowed": [1.0, 2.0, 3.0],
-                           "members_with_claims": [5, 120, 200]})
+                           "members_with_claims": [5, 120, 200], "claims_data": [1, 1, 1]})
     bands = pd.DataFrame({"employer_id": ["A", "B", "C"], "period": ["2026-01..2026-12"] * 3,
                           "band": ["$50k-$100k"] * 3, "claimants": [0, 12, 3], "paid": [0.0, 9e5, 2e5],
                           "pct_of_paid": [0.0, 0.9, 0.1]})
+    network = totals[["employer_id", "month", "paid", "allowed", "members_with_claims"]].assign(
+        network="in", claims=totals["members_with_claims"], share_of_paid=1.0)
+    spend = network.drop(columns=["network", "share_of_paid"]).assign(service_category="inpatient",
+                                                                      member_months=totals["member_months"])
+    utilization = pd.DataFrame({"employer_id": ["A", "B", "C"] * 2, "month": [month] * 6,
+                                "measure": ["inpatient_admissions"] * 3 + ["inpatient_days"] * 3,
+                                "events": [1, 20, 30, 4, 80, 90], "members_with_events": [1, 20, 30, 1, 20, 30],
+                                "member_months": [8, 300, 500] * 2, "per_1000": [0.0] * 6})
 
     def raw(name, f):
-        return {"month-totals": totals, "high-cost-claimants": bands}[name]
+        return {"month-totals": totals, "high-cost-claimants": bands, "network": network, "spend": spend,
+                "utilization": utilization}[name]
 
     f = Filters(start=month, end=month, employer_ids=("A", "B", "C"))
     out = reports.get_report("employer-summary").privacy.build(f, raw).set_index("employer_id")
-    for col in ("members", "subscribers", "member_months", "paid", "pmpm_paid", "pepm_paid"):
+    for col in ("members", "subscribers", "member_months", "paid", "pmpm_paid", "pepm_paid", "in_network_share",
+                "inpatient_admissions", "average_length_of_stay"):
         assert out.loc["A", col] is None, col
         assert out.loc["all", col] is None, col  # all − B − C would be A
         assert out.loc["B", col] is not None, col

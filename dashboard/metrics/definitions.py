@@ -34,6 +34,16 @@ SUBSCRIBER_RELATIONS = ("self", "subscriber", "employee", "18")
 AGING_BUCKETS = (("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("91-120", 91, 120),
                  ("120+", 121, None))
 
+# Claims run-out: an incurred month is complete once the paid to date is estimated at this share of its ultimate
+# (completion factor, see dashboard.metrics.employer.completion_factors); earlier months are "in run-out".
+# 95% is the usual reporting threshold of carriers' and consultants' lag reports (e.g. "incurred through
+# the month with ≥ 95% completion").
+COMPLETE_AT = 0.95
+# the development the completion factors follow: lags beyond it count as complete (tail factor 1.0), and
+# the incurred months whose development they learn from (the most recent ones)
+DEVELOPMENT_MONTHS = 12
+DEVELOPMENT_HISTORY_MONTHS = 24
+
 HIGH_COST_BANDS = (("$50k-$100k", 50_000, 100_000), ("$100k-$500k", 100_000, 500_000),
                    ("$500k-$1M", 500_000, 1_000_000), ("$1M+", 1_000_000, None))
 

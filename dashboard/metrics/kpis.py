@@ -181,14 +181,31 @@ PRACTICE_KPIS: tuple[Kpi, ...] = (
 
 EMPLOYER_KPIS: tuple[Kpi, ...] = (
     Kpi("pmpm_paid", "PMPM paid", "paid", "member_months", "money",
-        "Σ paid of claims in enrolled months ÷ member months", "Tuva financial_pmpm", audience="employer"),
+        "Σ paid of claims in enrolled months ÷ member months (a period's: of its months with claims data; a month "
+        "without claims data is \"no data\", not 0)", "Tuva financial_pmpm", audience="employer"),
     Kpi("pmpm_allowed", "PMPM allowed", "allowed", "member_months", "money",
-        "Σ allowed of claims in enrolled months ÷ member months", "Tuva financial_pmpm", audience="employer"),
+        "Σ allowed of claims in enrolled months ÷ member months (as PMPM paid)", "Tuva financial_pmpm",
+        audience="employer"),
     Kpi("pepm_paid", "PEPM paid", "paid", "subscriber_months", "money",
-        "Σ paid of claims in enrolled months ÷ subscriber (employee) months", "industry practice",
+        "Σ paid of claims in enrolled months ÷ subscriber (employee) months (as PMPM paid)", "industry practice",
         audience="employer"),
     Kpi("per_1000", "Utilization per 1,000", "events", "member_months", "days",
         "events ÷ member months × 12,000", "Tuva Project", scale=12_000, audience="employer"),
+    Kpi("in_network_share", "In-network share of paid", "in_network_paid", "network_known_paid", "rate",
+        "Σ paid of in-network claims ÷ Σ paid of claims whose network is known (a claim with any line out of "
+        "network is out), claims in enrolled months", "Tuva input layer in_network_flag; carriers' employer "
+        "reports", higher_is_better=True, audience="employer"),
+    Kpi("average_length_of_stay", "Average length of stay", "inpatient_days", "inpatient_admissions", "days",
+        "inpatient days (discharge − admission, interim bills joined) ÷ admissions (one per stay)",
+        "Tuva encounters (length_of_stay); AHRQ HCUP", audience="employer"),
+    Kpi("completion", "Claims completion", "paid", "estimated_paid", "rate",
+        "paid to date ÷ estimated ultimate paid of the incurred month: the completion factor at the month's lag "
+        "from the paid-through month, by the development (chain-ladder) method over the last 24 incurred months' "
+        "lag triangle of the selected employers; a month is complete at ≥ 95%",
+        "SOA development method (completion factors); carriers' lag reports", audience="employer"),
+    Kpi("claims_lag_days", "Claims lag", "paid_lag_days", "paid_so_far", "days",
+        "paid-weighted mean days from the date of service to payment, of the month's claims paid so far",
+        "carriers' lag reports (incurred to paid)", higher_is_better=False, audience="employer"),
 )
 
 KPIS: dict[str, Kpi] = {k.name: k for k in (*PRACTICE_KPIS, *EMPLOYER_KPIS)}

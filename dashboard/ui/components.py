@@ -19,6 +19,26 @@ pio.templates.default = None
 TEMPLATE = pio.templates["plotly_white"].to_plotly_json()
 
 SUPPRESSED = "suppressed"  # a small cell, or a total that would reveal one
+NO_DATA = "no data"  # nothing is known (no claims data for the months), which is not zero
+
+
+def mark_runout(fig: go.Figure, months: Sequence[str], status: Sequence[str],
+                completion: Sequence[float | None]) -> go.Figure:
+    """Shade the months still in claims run-out on a month (category) axis, each labelled with its estimated
+    completion, and label months without claims data: a falling last bar is then read as unpaid claims,
+    not as falling cost."""
+    # every month of the period on the axis, in order (a month without bars still shows its mark); a category
+    # axis places the i-th month at i, so its band runs from i − 0.5 to i + 0.5
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=list(months))
+    for i, (month, state, share) in enumerate(zip(months, status, completion, strict=True)):
+        if state == "complete":
+            continue
+        label = NO_DATA if state == NO_DATA else f"run-out: est. {share:.0%} paid"
+        fig.add_shape(type="rect", xref="x", yref="paper", x0=i - 0.5, x1=i + 0.5, y0=0, y1=1,
+                      fillcolor="#adb5bd", opacity=0.25, line_width=0, layer="below")
+        fig.add_annotation(x=month, xref="x", y=1, yref="paper", yanchor="bottom", text=label, showarrow=False,
+                           font={"size": 10})
+    return fig
 
 
 def fmt_money(value: float | None) -> str:

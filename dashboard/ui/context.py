@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from flask import current_app
@@ -10,7 +11,7 @@ from sqlalchemy.engine import Engine
 from dashboard import access, entities
 from dashboard.metrics.filters import add_months
 from dashboard.report_cache import ReportCache, file_version
-from dashboard.reports import data_as_of
+from dashboard.reports import data_as_of, default_end
 from dashboard.warehouse.engine import require_schema
 
 
@@ -39,25 +40,31 @@ class PageContext:
     employers: list[dict]
 
 
-def page_context(scope: access.Scope, *, history_months: int = 36, default_months: int = 12) -> PageContext:
-    """Months with data (ending at the as-of month of the scope's loads) and the practices/employers of the
-    scope."""
+def page_context(scope: access.Scope, *, audience: str = "practice", history_months: int = 36,
+                 default_months: int = 12) -> PageContext:
+    """Months with data (ending at the as-of month of the scope's loads), the default period (ending where
+    reports of ``audience`` end by default: for employers the latest complete month, see
+    dashboard.reports.default_end) and the practices/employers of the scope."""
     engine = warehouse()
     cache, stamp = report_cache(), file_version(engine.url)
     if cache is not None and stamp is not None:  # a DuckDB file: kept per file version, no open on a revisit
-        key = (engine.url.render_as_string(), stamp, "page_context", scope.role, scope.practice_ids,
+        key = (engine.url.render_as_string(), stamp, "page_context", audience, scope.role, scope.practice_ids,
                scope.employer_ids, history_months, default_months)
-        return cache.memo(key, lambda: _page_context(engine, scope, history_months, default_months))
-    return _page_context(engine, scope, history_months, default_months)
+        return cache.memo(key, lambda: _page_context(engine, scope, audience, history_months, default_months))
+    return _page_context(engine, scope, audience, history_months, default_months)
 
 
-def _page_context(engine: Engine, scope: access.Scope, history_months: int, default_months: int) -> PageContext:
+def _page_context(engine: Engine, scope: access.Scope, audience: str, history_months: int,
+                  default_months: int) -> PageContext:
     require_schema(engine)
     with engine.connect() as conn:
         last = data_as_of(conn, scope=scope).replace(day=1)  # the scope's own loads: see data_as_of
+        end = default_end(conn, scope=scope, audience=audience)
         known = entities.known(conn, report_cache())  # the admin form and the CLI offer the same tenants
         practices = known.options("practice", scope.practice_ids)
         employers = known.options("employer", scope.employer_ids)
     months = [f"{add_months(last, -i):%Y-%m}" for i in reversed(range(history_months))]
-    return PageContext(months=months, start=months[-default_months], end=months[-1], practices=practices,
-                       employers=employers)
+    end_text = f"{end:%Y-%m}" if f"{end:%Y-%m}" in months else months[-1]
+    start_text = f"{add_months(dt.date.fromisoformat(end_text + '-01'), -(default_months - 1)):%Y-%m}"
+    return PageContext(months=months, start=start_text if start_text in months else months[0], end=end_text,
+                       practices=practices, employers=employers)

@@ -297,7 +297,11 @@ def int_member_claim(employer_ids: Sequence[str] | None) -> Select:
       person and day (the facility and the physician bill the same visit), none when the day falls in an
       inpatient stay or the day before it begins (an ED visit that leads to an admission belongs to the
       inpatient encounter, as in Tuva's encounter grouper); one office visit per person and day; one
-      prescription per pharmacy claim."""
+      prescription per pharmacy claim. Inpatient days: each stay bill's through − from date, plus one for a bill
+      that continues a stay (interim bills run from the day after the last one's through date), so a stay's
+      days are its discharge − admission (Tuva's length of stay) however it was billed.
+    * Paid date: the latest of the claim's lines (the claim is paid when its last line is); network: see
+      :func:`network_of`."""
     mc, rx = s.medical_claim, s.pharmacy_claim
     # A claim is placed at one of its person's employers (a span of theirs, or their latest), and stays, visits
     # and days are each one person's: one employer's claims are those of the people it ever covered. For some
@@ -320,6 +324,8 @@ def int_member_claim(employer_ids: Sequence[str] | None) -> Select:
         sa.func.sum(mc.c.paid_amount).label("paid_amount"), sa.func.sum(mc.c.allowed_amount).label("allowed_amount"),
         sa.func.max(sa.case((er_line, 1), else_=0)).label("has_er"),
         sa.func.max(sa.case((stay_line, 1), else_=0)).label("is_stay"),
+        sa.func.max(mc.c.paid_date).label("paid_date"),
+        network_of(mc.c.in_network_flag).label("network"),
     ).where(theirs(mc.c.person_id)).group_by(mc.c.claim_id, mc.c.person_id).subquery("medical")
     stays = sa.select(medical.c.person_id, medical.c.claim_date, medical.c.end_date).where(medical.c.is_stay == 1) \
         .subquery("stays")
@@ -338,6 +344,9 @@ def int_member_claim(employer_ids: Sequence[str] | None) -> Select:
         sa.case((sa.and_(medical.c.has_er == 1, medical.c.is_stay == 0, sa.not_(in_stay)), 1), else_=0).label("er"),
         sa.case((medical.c.category_rank == office, 1), else_=0).label("office"),
         sa.case((sa.and_(medical.c.is_stay == 1, sa.not_(continues_stay)), 1), else_=0).label("admission"),
+        # inpatient days of the bill: through − from, plus the day between it and the bill it continues
+        sa.case((medical.c.is_stay == 1, medical.c.end_date - medical.c.claim_date
+                 + sa.case((continues_stay, 1), else_=0)), else_=0).label("inpatient_days"),
     ).subquery("flagged")
 
     def first_of_day(flag: sa.ColumnElement) -> sa.ColumnElement:
@@ -349,9 +358,10 @@ def int_member_claim(employer_ids: Sequence[str] | None) -> Select:
     medical_claims = sa.select(
         flagged.c.source, flagged.c.claim_id, flagged.c.person_id,
         d.service_category_of_rank(flagged.c.category_rank).label("service_category"), flagged.c.claim_date,
-        flagged.c.paid_amount, flagged.c.allowed_amount,
+        flagged.c.paid_amount, flagged.c.allowed_amount, flagged.c.paid_date, flagged.c.network,
         first_of_day(flagged.c.er).label("is_er_visit"),
         first_of_day(flagged.c.admission).label("is_inpatient_admission"),
+        flagged.c.inpatient_days.label("is_inpatient_day"),
         first_of_day(flagged.c.office).label("is_office_visit"),
         sa.literal(0).label("is_prescription"),
     )
@@ -361,7 +371,9 @@ def int_member_claim(employer_ids: Sequence[str] | None) -> Select:
         sa.func.min(sa.func.coalesce(rx.c.dispensing_date, rx.c.paid_date)).label("claim_date"),
         sa.func.sum(rx.c.paid_amount).label("paid_amount"),
         sa.func.sum(rx.c.allowed_amount).label("allowed_amount"),
+        sa.func.max(rx.c.paid_date).label("paid_date"), network_of(rx.c.in_network_flag).label("network"),
         sa.literal(0).label("is_er_visit"), sa.literal(0).label("is_inpatient_admission"),
+        sa.literal(0).label("is_inpatient_day"),
         sa.literal(0).label("is_office_visit"), sa.literal(1).label("is_prescription"),
     ).where(theirs(rx.c.person_id)).group_by(rx.c.claim_id, rx.c.person_id)
     claims = sa.union_all(medical_claims, pharmacy).subquery("claims")
@@ -389,8 +401,10 @@ def int_member_claim(employer_ids: Sequence[str] | None) -> Select:
     employer_id = sa.func.coalesce(span.c.group_id, home.c.employer_id)
     return (
         sa.select(
-            claims.c.claim_id, claims.c.person_id, claims.c.service_category, claim_month.label("claim_month"),
-            claims.c.paid_amount, claims.c.allowed_amount, claims.c.is_er_visit, claims.c.is_inpatient_admission,
+            claims.c.source, claims.c.claim_id, claims.c.person_id, claims.c.service_category,
+            claims.c.claim_date, claim_month.label("claim_month"), claims.c.paid_amount, claims.c.allowed_amount,
+            claims.c.paid_date,
+            claims.c.network, claims.c.is_er_visit, claims.c.is_inpatient_admission, claims.c.is_inpatient_day,
             claims.c.is_office_visit, claims.c.is_prescription, employer_id.label("employer_id"),
             sa.case((span.c.group_id.is_(None), 0), else_=1).label("in_enrollment"),
         )
@@ -401,6 +415,13 @@ def int_member_claim(employer_ids: Sequence[str] | None) -> Select:
         .where(employer_id.is_not(None))
         .where(within(employer_id, employer_ids))
     )
+
+
+def network_of(in_network_flag: ColumnElement) -> ColumnElement:
+    """A claim's network from its lines' in_network_flag (aggregate): 'out' if any line is out of network,
+    else 'in' if any line is in network, else 'unknown' (the flag is optional in the Tuva input layer)."""
+    flag = sa.case((in_network_flag.is_(None), None), (in_network_flag, 1), else_=0)
+    return sa.case((sa.func.min(flag) == 0, "out"), (sa.func.max(flag) == 1, "in"), else_="unknown")
 
 
 def int_enrollment_change(employer_ids: Sequence[str] | None) -> Select:

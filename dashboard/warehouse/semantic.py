@@ -176,6 +176,9 @@ mart_employer_month = Table(
     Column("employer_id", String, nullable=False), Column("month", Date, nullable=False),
     _count("member_months"), _count("subscriber_months"), _money("paid"), _money("allowed"),
     _count("members_with_claims"),
+    # 1 when the warehouse holds the employer's claims for the month: from its first claim month to the month
+    # its newest claim was paid (see _employer_month). Outside it, paid 0 means "no data", never $0.
+    _count("claims_data"),
     sa.PrimaryKeyConstraint("employer_id", "month"),
 )
 
@@ -187,9 +190,22 @@ mart_spend_month = Table(
 )
 sa.Index("ix_mart_spend_month", mart_spend_month.c.employer_id, mart_spend_month.c.month)
 
-# utilization measure -> the claim flag of int_member_claim it counts
-UTILIZATION_FLAGS = {"inpatient_admissions": "inpatient_admission", "er_visits": "er_visit",
-                     "office_visits": "office_visit", "prescriptions": "prescription"}
+# utilization measure -> the claim flag of int_member_claim it counts (inpatient days: the stay's days)
+UTILIZATION_FLAGS = {"inpatient_admissions": "inpatient_admission", "inpatient_days": "inpatient_day",
+                     "er_visits": "er_visit", "office_visits": "office_visit", "prescriptions": "prescription"}
+
+mart_member_claim = Table(
+    "mart_member_claim", metadata,
+    Column("employer_id", String, nullable=False), Column("person_id", String, nullable=False),
+    Column("source", String, nullable=False), Column("claim_id", String, nullable=False),
+    Column("claim_date", Date, nullable=False), Column("month", Date, nullable=False),
+    Column("in_enrollment", Integer, nullable=False),
+    Column("service_category", String, nullable=False), _money("paid"), _money("allowed"),
+    Column("paid_date", Date), Column("network", String, nullable=False),
+    *[_count(flag) for flag in UTILIZATION_FLAGS.values()],
+)
+sa.Index("ix_mart_member_claim", mart_member_claim.c.employer_id, mart_member_claim.c.month
+         ).ddl_if(dialect="postgresql")
 
 mart_member_month = Table(
     "mart_member_month", metadata,
@@ -205,6 +221,23 @@ sa.Index("ix_mart_member_month", mart_member_month.c.employer_id, mart_member_mo
 sa.Index("ix_mart_member_month_month", mart_member_month.c.month).ddl_if(dialect="postgresql")
 sa.Index("ix_mart_member_month_outside", mart_member_month.c.employer_id, mart_member_month.c.month,
          postgresql_where=mart_member_month.c.in_enrollment == 0).ddl_if(dialect="postgresql")
+
+mart_claim_lag = Table(
+    "mart_claim_lag", metadata,
+    Column("employer_id", String, nullable=False), Column("month", Date, nullable=False),  # incurred
+    Column("lag", Integer, nullable=False),  # months from the incurred month to the paid month (0: same month)
+    _money("paid"), _count("claims"),
+    Column("paid_lag_days", Numeric(20, 2), nullable=False, server_default="0"),  # Σ paid × days to payment
+    sa.PrimaryKeyConstraint("employer_id", "month", "lag"),
+)
+
+mart_network_month = Table(
+    "mart_network_month", metadata,
+    Column("employer_id", String, nullable=False), Column("month", Date, nullable=False),
+    Column("network", String, nullable=False),  # in | out | unknown
+    _money("paid"), _money("allowed"), _count("claims"), _count("members_with_claims"),
+    sa.PrimaryKeyConstraint("employer_id", "month", "network"),
+)
 
 mart_high_cost_year = Table(
     "mart_high_cost_year", metadata,
@@ -223,20 +256,20 @@ mart_utilization_month = Table(
 
 # The horizon the marts were last built to (months a later load adds are added for every tenant), and the
 # version of their definitions: marts built by another version are refused until `dashboard marts refresh`.
-MARTS_VERSION = 9
+MARTS_VERSION = 10
 mart_state = Table("mart_state", metadata, Column("horizon", Date), Column("version", Integer))
 
 
 # --- reading: the tables, or the same selects computed from the facts ---------------------------------
 
-_FROM_FACTS: contextvars.ContextVar[bool] = contextvars.ContextVar("from_facts", default=False)
+_FROM_FACTS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("from_facts", default=None)
 
 
 @contextlib.contextmanager
 def from_facts() -> Iterator[None]:
     """Within this block :func:`source` answers with the build selects over the facts, not the tables:
     the reference every mart is tested against."""
-    token = _FROM_FACTS.set(True)
+    token = _FROM_FACTS.set({})
     try:
         yield
     finally:
@@ -244,10 +277,14 @@ def from_facts() -> Iterator[None]:
 
 
 def source(table: Table) -> FromClause:
-    """What a report reads for ``table``: the mart itself, or (in :func:`from_facts`) its definition."""
-    if not _FROM_FACTS.get():
+    """What a report reads for ``table``: the mart itself, or (in :func:`from_facts`) its definition, as one
+    CTE per mart however often a statement reads it (several employer marts read mart_member_claim)."""
+    ctes = _FROM_FACTS.get()
+    if ctes is None:
         return table
-    return MARTS[table.name].build(None, window=Window()).subquery(table.name)
+    if table.name not in ctes:
+        ctes[table.name] = MARTS[table.name].build(None, window=Window()).cte(table.name)
+    return ctes[table.name]
 
 
 # --- builds -----------------------------------------------------------------------------------------
@@ -656,14 +693,23 @@ def _employer_month(ids: Ids, *, window: Window) -> Select:
                        sa.func.count(sa.distinct(mmo.c.person_id)).label("members_with_claims"))
              .where(mmo.c.in_enrollment == 1, m.within(mmo.c.employer_id, ids))
              .group_by(mmo.c.employer_id, mmo.c.month).subquery("money"))
+    # the months the warehouse holds the employer's claims for: its first claim month to its newest payment
+    mc = source(mart_member_claim)
+    span = (sa.select(mc.c.employer_id, sa.func.min(mc.c.month).label("first"),
+                      # a claim paid with no paid date known is at least as old as its date
+                      m.month_of(sa.func.max(sa.func.coalesce(mc.c.paid_date, mc.c.claim_date))).label("last"))
+            .where(m.within(mc.c.employer_id, ids)).group_by(mc.c.employer_id).subquery("span"))
     zero = sa.literal(0)
     # a claim in an enrolled month always has its member month, so the member months carry every row
     return (sa.select(months.c.employer_id, months.c.month, months.c.member_months, months.c.subscriber_months,
                       sa.func.coalesce(money.c.paid, zero).label("paid"),
                       sa.func.coalesce(money.c.allowed, zero).label("allowed"),
-                      sa.func.coalesce(money.c.members_with_claims, zero).label("members_with_claims"))
+                      sa.func.coalesce(money.c.members_with_claims, zero).label("members_with_claims"),
+                      sa.case((sa.and_(months.c.month >= span.c.first, months.c.month <= span.c.last), 1),
+                              else_=0).label("claims_data"))
             .select_from(months)
-            .outerjoin(money, sa.and_(money.c.employer_id == months.c.employer_id, money.c.month == months.c.month)))
+            .outerjoin(money, sa.and_(money.c.employer_id == months.c.employer_id, money.c.month == months.c.month))
+            .outerjoin(span, span.c.employer_id == months.c.employer_id))
 
 
 def _spend_month(ids: Ids, *, window: Window) -> Select:
@@ -678,18 +724,62 @@ def _spend_month(ids: Ids, *, window: Window) -> Select:
             .group_by(mmo.c.employer_id, mmo.c.month, mmo.c.service_category))
 
 
+def _member_claim(ids: Ids, *, window: Window) -> Select:
+    """Grain: claim (medical or pharmacy) of an enrolled person × the employer it is attributed to; its
+    month, category, paid, allowed, paid date, network and utilization events (see
+    :func:`dashboard.warehouse.marts.int_member_claim`): the one read of the claims every employer mart is
+    summed from. Person and claim ids never leave the warehouse: reports read aggregates of this table."""
+    mc = m.int_member_claim(ids).subquery("mc")
+    return sa.select(mc.c.employer_id, mc.c.person_id, mc.c.source, mc.c.claim_id, mc.c.claim_date,
+                     mc.c.claim_month.label("month"),
+                     mc.c.in_enrollment, mc.c.service_category, mc.c.paid_amount.label("paid"),
+                     mc.c.allowed_amount.label("allowed"), mc.c.paid_date, mc.c.network,
+                     *[mc.c[f"is_{flag}"].label(flag) for flag in UTILIZATION_FLAGS.values()])
+
+
 def _member_month(ids: Ids, *, window: Window) -> Select:
     """Grain: employer × person × claim month × in enrollment (1/0) × service category; paid, allowed,
     claims and utilization events: the people behind every distinct count (members with claims,
-    high-cost claimants, spend outside enrollment), and the one read of the claims every employer mart
-    is summed from. Person ids never leave the warehouse: reports read aggregates of this table."""
-    mc = m.int_member_claim(ids).subquery("mc")
-    return (sa.select(mc.c.employer_id, mc.c.person_id, mc.c.claim_month.label("month"), mc.c.in_enrollment,
-                      mc.c.service_category,
-                      sa.func.sum(mc.c.paid_amount).label("paid"), sa.func.sum(mc.c.allowed_amount).label("allowed"),
+    high-cost claimants, spend outside enrollment)."""
+    mc = source(mart_member_claim)
+    return (sa.select(mc.c.employer_id, mc.c.person_id, mc.c.month, mc.c.in_enrollment, mc.c.service_category,
+                      sa.func.sum(mc.c.paid).label("paid"), sa.func.sum(mc.c.allowed).label("allowed"),
                       sa.func.count().label("claims"),
-                      *[sa.func.sum(mc.c[f"is_{flag}"]).label(flag) for flag in UTILIZATION_FLAGS.values()])
-            .group_by(mc.c.employer_id, mc.c.person_id, mc.c.claim_month, mc.c.in_enrollment, mc.c.service_category))
+                      *[sa.func.sum(mc.c[flag]).label(flag) for flag in UTILIZATION_FLAGS.values()])
+            .where(m.within(mc.c.employer_id, ids))
+            .group_by(mc.c.employer_id, mc.c.person_id, mc.c.month, mc.c.in_enrollment, mc.c.service_category))
+
+
+def _months_after(later: sa.ColumnElement, earlier: sa.ColumnElement) -> sa.ColumnElement:
+    """Whole calendar months from ``earlier``'s month to ``later``'s (both dates)."""
+    return ((sa.extract("year", later) - sa.extract("year", earlier)) * 12
+            + sa.extract("month", later) - sa.extract("month", earlier))
+
+
+def _claim_lag(ids: Ids, *, window: Window) -> Select:
+    """Grain: employer × incurred month × lag (months from the incurred month to the paid month); paid,
+    claims and Σ paid × days from the claim date to payment, of paid claims in enrolled months: the
+    development triangle completion factors are estimated from (dashboard.metrics.employer)."""
+    mc = source(mart_member_claim)
+    lag = sa.func.greatest(_months_after(mc.c.paid_date, mc.c.month), 0)
+    return (sa.select(mc.c.employer_id, mc.c.month, sa.cast(lag, Integer).label("lag"),
+                      sa.func.sum(mc.c.paid).label("paid"), sa.func.count().label("claims"),
+                      sa.func.coalesce(sa.func.sum(mc.c.paid * (mc.c.paid_date - mc.c.claim_date)), 0)
+                      .label("paid_lag_days"))
+            .where(mc.c.in_enrollment == 1, mc.c.paid_date.is_not(None), m.within(mc.c.employer_id, ids))
+            .group_by(mc.c.employer_id, mc.c.month, lag))
+
+
+def _network_month(ids: Ids, *, window: Window) -> Select:
+    """Grain: employer × claim month × network (in, out, unknown), claims in enrolled months; paid,
+    allowed, claims and the people with them."""
+    mc = source(mart_member_claim)
+    return (sa.select(mc.c.employer_id, mc.c.month, mc.c.network,
+                      sa.func.sum(mc.c.paid).label("paid"), sa.func.sum(mc.c.allowed).label("allowed"),
+                      sa.func.count().label("claims"),
+                      sa.func.count(sa.distinct(mc.c.person_id)).label("members_with_claims"))
+            .where(mc.c.in_enrollment == 1, m.within(mc.c.employer_id, ids))
+            .group_by(mc.c.employer_id, mc.c.month, mc.c.network))
 
 
 def _high_cost_year(ids: Ids, *, window: Window) -> Select:
@@ -738,7 +828,7 @@ def _employer_month_enrollment_only(ids: Ids, *, window: Window) -> Select:
                       sa.func.count(sa.distinct(sa.case((mm.c.is_subscriber, mm.c.person_id))))
                       .label("subscriber_months"),
                       sa.literal(0).label("paid"), sa.literal(0).label("allowed"),
-                      sa.literal(0).label("members_with_claims"))
+                      sa.literal(0).label("members_with_claims"), sa.literal(0).label("claims_data"))
             .where(window.bound(mm.c.month))
             .group_by(mm.c.employer_id, mm.c.month))
 
@@ -760,7 +850,10 @@ MARTS: dict[str, Mart] = {mart.table.name: mart for mart in (
     Mart(mart_provider_adjustment_month, "practice", _provider_adjustment_month),
     Mart(mart_remittance, "practice", _remittance),
     Mart(mart_denial_line, "practice", _denial_line),
+    Mart(mart_member_claim, "employer", _member_claim),
     Mart(mart_member_month, "employer", _member_month),
+    Mart(mart_claim_lag, "employer", _claim_lag),
+    Mart(mart_network_month, "employer", _network_month),
     Mart(mart_spend_month, "employer", _spend_month),
     Mart(mart_ar_interval, "practice", _ar_interval),
     Mart(mart_ar_month, "practice", _ar_month, extend=_ar_month),

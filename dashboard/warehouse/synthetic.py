@@ -73,6 +73,7 @@ from dashboard.warehouse.engine import bulk_insert
 
 DEMO_AS_OF = dt.date(2026, 10, 31)  # fixed, so output depends only on (claims, seed)
 WINDOW_START = dt.date(2024, 11, 1)
+PLAN_EFFECTIVE = dt.date(2021, 1, 1)  # the employers' plans with these carriers began then: no span starts earlier
 OPEN_SPAN_END = dt.date(2099, 12, 31)  # enrollment_end_date of spans still active at DEMO_AS_OF
 DATA_SOURCE = "demo"
 LOADED_AT = dt.datetime(2026, 10, 31, 12, 7, 0)  # data_load.loaded_at: deterministic "noon-ish"
@@ -341,6 +342,8 @@ PROVIDERS = tuple(_Provider(p.practice_id, p.name, "practice", p.clinicians) for
 _HOSP_A, _HOSP_B, _CHILDRENS, _LAB_A, _LAB_B, _DME, _ER_GROUP, _RADIOLOGY, _HOSPITALIST = range(6, 15)
 _OTHER_OFFICE = np.arange(15, 19)
 _DIALYSIS = 19
+# not contracted with the members' carriers: their claims are out of network (in_network_flag false)
+_OUT_OF_NETWORK = np.array([_LAB_B, 16, 17])  # Buckeye Diagnostic Labs, Gem City Eye Care, Valley ENT & Allergy
 _PROVIDER_TIN = np.array([p.tin for p in PROVIDERS], dtype=object)
 _PROVIDER_NPI = np.array([_npi(100_000_000 + 104_729 * i) for i in range(len(PROVIDERS))], dtype=object)
 _NPI_OFFSET = np.cumsum([0] + [p.clinicians for p in PROVIDERS])
@@ -816,7 +819,8 @@ def _members(rng: np.random.Generator, n_sub: int, sub_offset: int,
     initial = rng.random(n_sub) < 1 / (1 + (N_MONTHS - 1) * hires)  # enrolled before the window
     hire_m = rng.integers(1, N_MONTHS, n_sub)
     tenure = np.minimum(rng.exponential(6.5, n_sub), sub_age - 20.5) * 365.25
-    orig = np.maximum(_month_start(D0 - tenure.astype(np.int64)), _day(dt.date(1995, 1, 1)))
+    # coverage with this carrier began on the plan's effective date, however long the person has worked there
+    orig = np.maximum(_month_start(D0 - tenure.astype(np.int64)), _day(PLAN_EFFECTIVE))
     start1 = np.where(initial, orig, MONTH_START[hire_m])
     ref = np.where(initial, 0, hire_m)
     term_m = ref + rng.geometric(hazard) - 1
@@ -1930,7 +1934,8 @@ def _medical_frame(rng: np.random.Generator, cl: dict, ln: dict, pr: _Priced, pp
         "procedure_code_type": np.where(ip & (cl["pcs"] != None), "icd-10-pcs", None)[ci],  # noqa: E711
         "procedure_code_1": np.where(ip, cl["pcs"], None)[ci],
         "procedure_date_1": _dates(cl["admit"], ip & (cl["pcs"] != None))[ci],  # noqa: E711
-        "in_network_flag": True, "data_source": DATA_SOURCE, "file_name": "demo_medical_claim",
+        "in_network_flag": ~np.isin(provider, _OUT_OF_NETWORK)[ci], "data_source": DATA_SOURCE,
+        "file_name": "demo_medical_claim",
         "file_date": _dates(np.full(len(ci), DA)),
     })
     return frame
