@@ -110,7 +110,7 @@ def cards(scope, start, end, employer):
         dbc.Col(ui.kpi_card("In network", _value(s, "in_network_share", ui.fmt_rate), note="share of paid"), md=3),
         dbc.Col(ui.kpi_card("Average length of stay", _value(s, "average_length_of_stay",
                                                              lambda v: f"{v:,.1f} days"),
-                            note=f"{_value(s, 'inpatient_admissions', ui.fmt_number)} admissions"), md=3),
+                            note=f"admissions: {_value(s, 'inpatient_admissions', ui.fmt_number)}"), md=3),
     ], className="g-3 mb-4")
 
 

@@ -136,6 +136,45 @@ def test_one_small_employer_cannot_be_found_from_the_all_row():
     assert out.loc["A", "high_cost_claimants"] == 0  # 0 is not small: nothing to protect there
 
 
+def test_a_period_without_claims_data_reads_no_data_not_suppressed():
+    """For an employer user, a month with member months but no claims data leaves paid and PMPM empty as
+    "no data": the period's PMPM is over its months with data, and nothing is marked suppressed for it."""
+    jan, feb = dt.date(2026, 1, 1), dt.date(2026, 2, 1)
+    totals = pd.DataFrame({"employer_id": ["B", "B"], "month": [jan, feb], "member_months": [300, 310],
+                           "subscriber_months": [150, 155], "paid": [90_000.0, float("nan")],
+                           "allowed": [100_000.0, float("nan")], "members_with_claims": [120, 0],
+                           "claims_data": [1, 0]})
+    bands = pd.DataFrame(columns=["employer_id", "period", "band", "claimants", "paid", "pct_of_paid"])
+    network = pd.DataFrame({"employer_id": ["B"], "month": [jan], "network": ["in"], "paid": [90_000.0],
+                            "allowed": [100_000.0], "claims": [400], "members_with_claims": [120],
+                            "share_of_paid": [1.0]})
+    spend = pd.DataFrame({"employer_id": ["B"], "month": [jan], "service_category": ["inpatient"],
+                          "paid": [90_000.0], "allowed": [100_000.0], "claims": [400], "members_with_claims": [120],
+                          "member_months": [300]})
+    utilization = pd.DataFrame({"employer_id": ["B"] * 4, "month": [jan, jan, feb, feb],
+                                "measure": ["inpatient_admissions", "inpatient_days"] * 2,
+                                "events": [20, 80, float("nan"), float("nan")],
+                                "members_with_events": [20, 20, float("nan"), float("nan")],
+                                "member_months": [300, 300, 310, 310], "per_1000": [0.0] * 4})
+
+    def raw(name, f):
+        frame = {"month-totals": totals, "high-cost-claimants": bands, "network": network, "spend": spend,
+                 "utilization": utilization}[name]
+        if "month" not in frame.columns:
+            return frame
+        return frame[(frame["month"] >= f.start) & (frame["month"] <= f.end)].reset_index(drop=True)
+
+    summary = reports.get_report("employer-summary").privacy
+    both = summary.build(Filters(start=jan, end=feb, employer_ids=("B",)), raw).iloc[0]
+    assert (both["member_months"], both["claims_months"], both["paid"]) == (610, 1, 90_000.0)
+    assert both["pmpm_paid"] == pytest.approx(300.0)  # 90,000 ÷ January's 300 member months
+    assert both["average_length_of_stay"] == pytest.approx(4.0)
+    assert not both["suppressed"]
+    february = summary.build(Filters(start=feb, end=feb, employer_ids=("B",)), raw).iloc[0]
+    assert (february["paid"], february["pmpm_paid"], february["member_months"]) == (None, None, 310)
+    assert not february["suppressed"]
+
+
 def test_primary_and_complementary_suppression():
     frame = pd.DataFrame({"employer_id": ["E"] * 4, "month": ["2026-01"] * 4, "tier": ["EMP", "ESP", "ECH", "FAM"],
                           "members": [120, 7, 40, 55], "paid": [1000.0, 70.0, 400.0, 550.0]})
