@@ -14,7 +14,7 @@ from dash import Input, Output, dcc, html
 from dashboard.reports import get_report, run_report
 from dashboard.ui import components as ui
 from dashboard.ui import grids
-from dashboard.ui.context import page_context, report_cache, warehouse
+from dashboard.ui.context import page_context, report_cache, url_filters, warehouse
 from dashboard.ui.registry import callback, page
 
 FILTERS = (Input("employer-from", "value"), Input("employer-to", "value"), Input("employer-entity", "value"))
@@ -23,19 +23,22 @@ GRIDS = {name: f"grid-{name}" for name in ("employer-summary", "claims-completio
                                            "spend-outside-enrollment")}
 
 
-def layout(scope, **_):
+def layout(scope, **query):
     ctx = page_context(scope, audience="employer")
-    entity = ctx.employers[0]["value"] if len(ctx.employers) == 1 else None
-    href = {"start": ctx.start, "end": ctx.end, "employer": entity}
+    # a bookmarked /employer?from=YYYY-MM&to=YYYY-MM&employer=ID, else the defaults
+    chosen = url_filters(ctx, query, kind="employer",
+                         default_entity=ctx.employers[0]["value"] if len(ctx.employers) == 1 else None)
+    entity = chosen.entity
+    href = {"start": chosen.start, "end": chosen.end, "employer": entity}
     return html.Div([
         html.H3("Employer plan overview", className="mb-1"),
         html.Div("De-identified aggregates. Cells with counts from 1 to 10 are suppressed, with any cell "
                  "or total that would reveal them; high-cost claimants count calendar years."
                  if scope.deidentified else
                  "Full view (admin): small cells are not suppressed here.", className="text-muted small mb-3"),
-        ui.filter_bar("employer", months=ctx.months, start=ctx.start, end=ctx.end, entity_label="Employer",
+        ui.filter_bar("employer", months=ctx.months, start=chosen.start, end=chosen.end, entity_label="Employer",
                       entity_options=ctx.employers, entity_value=entity),
-        grids.refresh_store("employer"),
+        grids.refresh_store("employer"), ui.url_store("employer"),
         html.Div([
             dcc.Loading(html.Div(id="employer-cards", style={"minHeight": "120px"}), type="default",
                         delay_show=300),
@@ -48,6 +51,7 @@ def layout(scope, **_):
 
 
 page(__name__, path="/employer", title="Employers", audience="employer", layout=layout, order=20)
+ui.keep_filters_in_url("employer", entity="employer")
 
 
 def _value(frame, column, fmt):

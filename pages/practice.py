@@ -17,7 +17,7 @@ from dashboard.metrics.kpis import PRACTICE_KPIS
 from dashboard.reports import get_report, run_report
 from dashboard.ui import components as ui
 from dashboard.ui import grids
-from dashboard.ui.context import page_context, report_cache, warehouse
+from dashboard.ui.context import page_context, report_cache, url_filters, warehouse
 from dashboard.ui.registry import callback, page
 
 FILTERS = (Input("practice-from", "value"), Input("practice-to", "value"), Input("practice-entity", "value"))
@@ -31,15 +31,17 @@ def _slot(slot_id: str, height: int) -> dcc.Loading:
     return dcc.Loading(html.Div(id=slot_id, style={"minHeight": f"{height}px"}), type="default", delay_show=300)
 
 
-def layout(scope, **_):
+def layout(scope, **query):
     ctx = page_context(scope)
-    entity = ctx.practices[0]["value"] if len(ctx.practices) == 1 else None
-    href = {"start": ctx.start, "end": ctx.end, "practice": entity}
+    # a bookmarked /practice?from=YYYY-MM&to=YYYY-MM&practice=ID, else the defaults
+    chosen = url_filters(ctx, query, kind="practice",
+                         default_entity=ctx.practices[0]["value"] if len(ctx.practices) == 1 else None)
+    href = {"start": chosen.start, "end": chosen.end, "practice": chosen.entity}
     return html.Div([
         html.H3("Practice revenue cycle", className="mb-3"),
-        ui.filter_bar("practice", months=ctx.months, start=ctx.start, end=ctx.end, entity_label="Practice",
-                      entity_options=ctx.practices, entity_value=entity),
-        grids.refresh_store("practice"),
+        ui.filter_bar("practice", months=ctx.months, start=chosen.start, end=chosen.end, entity_label="Practice",
+                      entity_options=ctx.practices, entity_value=chosen.entity),
+        grids.refresh_store("practice"), ui.url_store("practice"),
         html.Div([
             _slot("practice-cards", 180),
             dbc.Row([dbc.Col(_slot(f"{CHARTS[0]}-box", 320), md=6), dbc.Col(_slot(f"{CHARTS[1]}-box", 320), md=6)]),
@@ -52,6 +54,7 @@ def layout(scope, **_):
 
 
 page(__name__, path="/practice", title="Practices", audience="practice", layout=layout, order=10)
+ui.keep_filters_in_url("practice", entity="practice")
 
 
 def _cards(summary_row: pd.Series, end_month: str) -> dbc.Row:

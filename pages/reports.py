@@ -4,37 +4,56 @@ from __future__ import annotations
 
 from dash import Input, Output, State, dcc, html
 
+from dashboard.errors import NotFound
 from dashboard.reports import get_report, report_page, reports_for
 from dashboard.ui import components as ui
 from dashboard.ui import grids
-from dashboard.ui.context import page_context, report_cache, warehouse
-from dashboard.ui.registry import callback, page
+from dashboard.ui.context import page_context, report_cache, url_filters, warehouse
+from dashboard.ui.registry import callback, clientside, page
 
 GRID = "grid-report"
 
 
-def layout(scope, **_):
+def layout(scope, **query):
     # an employer user's reports all follow claims run-out: their default period ends in a complete month
     ctx = page_context(scope, audience="practice" if scope.can_view("practice") else "employer")
     options = [{"label": r.title, "value": r.name} for r in reports_for(scope) if r.audience != "admin"]
     entities = ctx.practices if scope.can_view("practice") else []
     if scope.can_view("employer"):
         entities = entities + ctx.employers
+    # a bookmarked /reports?report=NAME&from=YYYY-MM&to=YYYY-MM&practice=ID (or employer=ID)
+    name = query.get("report") or (options[0]["value"] if options else None)
+    if name is not None and name not in {o["value"] for o in options}:
+        raise NotFound(f"unknown report {name!r}")
+    kind = "practice" if name and get_report(name).audience == "practice" else "employer"
+    chosen = url_filters(ctx, query, kind=kind, options=entities)
+    kinds = {o["value"]: ("practice" if get_report(o["value"]).audience == "practice" else "employer")
+             for o in options}
     kinds = [k for k in ("practice", "employer") if scope.can_view(k)]
     label = " or ".join(kinds).capitalize() or "Practice"
     return html.Div([
         html.H3("Reports", className="mb-3"),
         html.Div([html.Label("Report", htmlFor="reports-name", className="form-label"),
-                  dcc.Dropdown(id="reports-name", options=options, value=options[0]["value"] if options else None,
-                               clearable=False)], className="mb-3", style={"maxWidth": "28rem"}),
-        ui.filter_bar("reports", months=ctx.months, start=ctx.start, end=ctx.end, entity_label=label,
-                      entity_options=entities, entity_value=None),
-        grids.refresh_store("reports"),
+                  dcc.Dropdown(id="reports-name", options=options, value=name, clearable=False)],
+                 className="mb-3", style={"maxWidth": "28rem"}),
+        ui.filter_bar("reports", months=ctx.months, start=chosen.start, end=chosen.end, entity_label=label,
+                      entity_options=entities, entity_value=chosen.entity),
+        grids.refresh_store("reports"), ui.url_store("reports"), dcc.Store(id="reports-kinds", data=kinds),
         dcc.Loading(html.Div(id="reports-content"), type="default", delay_show=300),
     ])
 
 
 page(__name__, path="/reports", title="Reports", audience="any", layout=layout, order=40)
+# the address bar follows the report and its filters (the entity named practice= or employer= by the report's kind)
+clientside("""function(name, start, end, entity, kinds) {
+    const params = new URLSearchParams();
+    params.set('report', name || ''); params.set('from', start || ''); params.set('to', end || '');
+    if (entity) { params.set((kinds || {})[name] || 'practice', entity); }
+    window.history.replaceState(window.history.state, '', window.location.pathname + '?' + params.toString());
+    return params.toString();
+}""", Output("reports-url", "data"), Input("reports-name", "value"), Input("reports-from", "value"),
+           Input("reports-to", "value"), Input("reports-entity", "value"), State("reports-kinds", "data"),
+           prevent_initial_call=True)
 
 
 def _ids(name: str, entity: str | None) -> dict:

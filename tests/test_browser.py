@@ -64,3 +64,27 @@ def test_wrong_password_shows_message(browser_ready, dash_thread_server, dash_br
     driver.find_element(By.ID, "login-button").click()
     WebDriverWait(driver, 15).until(EC.presence_of_element_located((By.ID, "login-error")))
     assert "Invalid email or password" in driver.find_element(By.ID, "login-error").text
+
+
+def test_a_bookmarked_practice_url_opens_with_its_filters_and_keeps_them(browser_ready, dash_thread_server, dash_br,
+                                                                         tmp_path, fixture_warehouse_url):
+    """Issue 12 item 2: /practice?from=…&to=…&practice=… opens with those filters; changing one rewrites the
+    address bar, so reloading it gives the same view."""
+    app = make_app(tmp_path, fixture_warehouse_url)
+    dash_thread_server(app.extensions["dashboard"].dash_app, port=8063)
+    base = "http://localhost:8063"
+    driver = dash_br.driver
+    _login(driver, base, "practice")
+    wait = WebDriverWait(driver, 30)
+    wait.until(EC.presence_of_element_located((By.ID, "kpi-days-in-ar")))
+    driver.get(f"{base}/practice?from=2026-01&to=2026-02&practice=111111111")
+    wait.until(EC.text_to_be_present_in_element((By.ID, "practice-cards"), "at end of 2026-02"))
+    assert driver.find_element(By.ID, "practice-from").text.strip().startswith("2026-01")
+    # pick another end month: the URL follows without a reload
+    driver.find_element(By.ID, "practice-to").click()
+    wait.until(EC.element_to_be_clickable((By.XPATH, "//*[@role='option'][normalize-space()='2026-03']"))).click()
+    wait.until(lambda d: "to=2026-03" in d.current_url)
+    assert "from=2026-01" in driver.current_url
+    assert "practice=111111111" in driver.current_url
+    driver.refresh()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "practice-cards"), "at end of 2026-03"))

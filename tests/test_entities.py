@@ -5,8 +5,10 @@ form and the filter bars: an employer that arrives only through Tuva eligibility
 Worked by hand: eligibility.csv enrolls 12 employees (P01..P12, each their own subscriber) of group G9
 "Nine Inc" for all of 2026, so January-March 2026 has 12 members and 36 member months. medical_claim.csv is
 claim A1 of test_load_tuva (P01, 2026-01-05, lines paid 80.00 and -9.00, allowed 100.00 and 10.00): 71.00
-paid and 110.00 allowed in an enrolled month, PMPM paid 71 / 36 = 1.97. Its billing TIN 123456789 has no
-practice row: a claims feed names the providers it paid, which are not practices of the product.
+paid and 110.00 allowed in an enrolled month. The warehouse holds G9's claims for January only (its first
+claim month to its newest payment), so February and March are "no data", not $0: PMPM paid 71 / 12 = 5.92.
+Its billing TIN 123456789 has no practice row: a claims feed names the providers it paid, which are not
+practices of the product.
 """
 
 from __future__ import annotations
@@ -89,7 +91,9 @@ def test_an_employer_known_only_from_tuva_eligibility_can_be_granted_picked_and_
         summary = _csv(admin.get("/export/employer-summary.csv?from=2026-01&to=2026-03&employer=G9")
                        .get_data(as_text=True))
         assert [(r["employer_id"], r["members"], r["member_months"], r["paid"], r["allowed"], r["pmpm_paid"])
-                for r in summary] == [("G9", "12", "36", "71.00", "110.00", "1.97")]
+                for r in summary] == [("G9", "12", "36", "71.00", "110.00", "5.92")]
+        # claims data reach January only (A1, paid then): PMPM is over January's 12 member months, not 36
+        assert summary[0]["claims_months"] == "1"
 
         # the user it was granted to sees it in their filter bar and sees its data (de-identified: 12 is
         # above the small-cell range, so the counts are published)

@@ -340,3 +340,63 @@ def test_sql_paging_on_each_backend(warehouse_engine, name):
     with pytest.raises(AccessDenied):
         report_page(name, scope=employer, engine=warehouse_engine, **period)
     assert isinstance(page.filters.start, dt.date)
+
+
+# --- filters in the URL (issue 12 item 2) ----------------------------------------------------------------------
+
+def _routed(client, app, path: str, search: str) -> dict:
+    """The page's components by id, as the router answers the browser for ``path`` + ``search``."""
+    callbacks = server_callbacks(app)
+    router = next(k for k in callbacks if "_pages_content" in k)
+    response = dash_post(client, router, callbacks[router], {"_pages_location.pathname": path,
+                                                             "_pages_location.search": search})
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    return registry.component_props(response.get_json())
+
+
+@pytest.mark.parametrize(("who", "path", "kind", "own", "theirs"), [
+    ("practice", "/practice", "practice", P1, "222222222"),
+    ("employer", "/employer", "employer", E1, "GRP2"),
+])
+def test_a_bookmarked_url_opens_the_page_with_its_filters(app, who, path, kind, own, theirs):
+    client = logged_in(app, who)
+    page = _routed(client, app, path, f"?from=2026-01&to=2026-02&{kind}={own}")
+    assert (page[f"{kind}-from"]["value"], page[f"{kind}-to"]["value"], page[f"{kind}-entity"]["value"]) == \
+        ("2026-01", "2026-02", own)
+    # the export links carry the same filters
+    grid = next(v for k, v in page.items() if k.endswith("-csv") and "href" in v)
+    assert "from=2026-01&to=2026-02" in grid["href"]
+    # another tenant's id answers exactly like one that does not exist, and shows nothing
+    other = _routed(client, app, path, f"?{kind}={theirs}")
+    unknown = _routed(client, app, path, f"?{kind}=999999999")
+    assert other["no-access"]["children"] == unknown["no-access"]["children"].replace("999999999", theirs)
+    assert f"{kind}-content" not in other
+    # a month the page does not offer is refused with the range it does
+    bad = _routed(client, app, path, "?from=1999-01")
+    assert "'from' must be a month from" in bad["no-access"]["children"]
+
+
+def test_the_filter_bar_writes_its_values_into_the_url(app):
+    """A browser-side callback keeps ?from, to and the entity in the address bar (replaceState, no reload)."""
+    dash_app = app.extensions["dashboard"].dash_app
+    for prefix in ("practice", "employer"):
+        output = f"{prefix}-url.data"
+        assert "callback" not in dash_app.callback_map[output]  # runs in the browser: no request, no data
+        code, args, _ = registry.CLIENTSIDE[output]
+        assert [str(a) for a in args[1:]] == [f"{prefix}-from.value", f"{prefix}-to.value", f"{prefix}-entity.value"]
+        assert f"params.set('{prefix}', entity)" in code
+        assert "window.history.replaceState" in code
+
+
+def test_the_reports_page_opens_a_bookmarked_report_with_its_filters(app):
+    client = logged_in(app, "employer")
+    page = _routed(client, app, "/reports", f"?report=spend&from=2026-02&to=2026-03&employer={E1}")
+    assert (page["reports-name"]["value"], page["reports-from"]["value"], page["reports-to"]["value"],
+            page["reports-entity"]["value"]) == ("spend", "2026-02", "2026-03", E1)
+    # a report the user may not see answers like one that does not exist
+    practice_report = _routed(client, app, "/reports", "?report=ar-aging")["no-access"]["children"]
+    assert practice_report == _routed(client, app, "/reports", "?report=nonesuch")["no-access"]["children"] \
+        .replace("nonesuch", "ar-aging")
+    assert "GRP2" in _routed(client, app, "/reports", "?report=spend&employer=GRP2")["no-access"]["children"]
+    code, _, _ = registry.CLIENTSIDE["reports-url.data"]
+    assert "window.history.replaceState" in code

@@ -9,9 +9,10 @@ from urllib.parse import urlencode
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 import plotly.io as pio
-from dash import dcc, html
+from dash import Input, Output, dcc, html
 
 from dashboard.metrics.kpis import Kpi
+from dashboard.ui import registry
 
 # Figures are built without a template and :func:`graph` adds this one as plain JSON: plotly validates and
 # deep-copies a named template into every figure it makes (about 50 ms a chart, most of a warm page).
@@ -108,6 +109,28 @@ def filter_bar(prefix: str, *, months: Sequence[str], start: str, end: str, enti
                  dcc.Dropdown(id=f"{prefix}-entity", options=entity_options, value=entity_value,
                               clearable=True, placeholder=everything)], md=4),
     ], className="g-3 mb-4 align-items-end")
+
+
+def url_store(prefix: str) -> dcc.Store:
+    """Where :func:`keep_filters_in_url`'s browser callback writes (a place in the layout for its output)."""
+    return dcc.Store(id=f"{prefix}-url")
+
+
+def keep_filters_in_url(prefix: str, *, entity: str) -> None:
+    """Write the filter bar's values into the address bar (``?from=…&to=…&<entity>=…``) as they change, so the
+    view can be bookmarked, shared and reloaded (the page's layout reads them back: context.url_filters).
+    replaceState, not a navigation: the page is not rendered again and no history entry is added. Called once
+    per page module, at import."""
+    code = """function(start, end, entity) {
+        const params = new URLSearchParams(window.location.search);
+        params.set('from', start || ''); params.set('to', end || '');
+        if (entity) { params.set('ENTITY', entity); } else { params.delete('ENTITY'); }
+        window.history.replaceState(window.history.state, '', window.location.pathname + '?' + params.toString());
+        return params.toString();
+    }""".replace("ENTITY", entity)
+    registry.clientside(code, Output(f"{prefix}-url", "data"), Input(f"{prefix}-from", "value"),
+                        Input(f"{prefix}-to", "value"), Input(f"{prefix}-entity", "value"),
+                        prevent_initial_call=True)
 
 
 def empty_figure(message: str) -> go.Figure:

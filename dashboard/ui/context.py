@@ -9,6 +9,7 @@ from flask import current_app
 from sqlalchemy.engine import Engine
 
 from dashboard import access, entities
+from dashboard.errors import BadInput, NotFound
 from dashboard.metrics.filters import add_months
 from dashboard.report_cache import ReportCache, file_version
 from dashboard.reports import data_as_of, default_end
@@ -68,3 +69,30 @@ def _page_context(engine: Engine, scope: access.Scope, audience: str, history_mo
     start_text = f"{add_months(dt.date.fromisoformat(end_text + '-01'), -(default_months - 1)):%Y-%m}"
     return PageContext(months=months, start=start_text if start_text in months else months[0], end=end_text,
                        practices=practices, employers=employers)
+
+
+@dataclass(frozen=True)
+class UrlFilters:
+    start: str
+    end: str
+    entity: str | None
+
+
+def url_filters(ctx: PageContext, query: dict, *, kind: str, default_entity: str | None = None,
+                options: list[dict] | None = None) -> UrlFilters:
+    """The filter bar's values from a bookmarked URL (``?from=YYYY-MM&to=YYYY-MM&practice=ID`` or
+    ``employer=ID``), else the defaults. A month must be one the page offers; an id must be one of the scope's
+    options, and any other id (another tenant's, or none that exists) is refused with the same words, so a URL
+    cannot tell them apart."""
+    start, end = query.get("from") or ctx.start, query.get("to") or ctx.end
+    for name, value in (("from", start), ("to", end)):
+        if value not in ctx.months:
+            raise BadInput(f"'{name}' must be a month from {ctx.months[0]} to {ctx.months[-1]}, got {value!r}")
+    if start > end:
+        raise BadInput(f"'to' ({end}) is before 'from' ({start})")
+    entity = query.get(kind) or default_entity
+    if options is None:
+        options = ctx.practices if kind == "practice" else ctx.employers
+    if entity is not None and entity not in {o["value"] for o in options}:
+        raise NotFound(f"unknown {kind} {entity!r}")
+    return UrlFilters(start, end, entity)
