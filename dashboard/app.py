@@ -133,15 +133,25 @@ def _shell() -> html.Div:
         right = [dbc.NavItem(_data_as_of_badge(scope)),
                  dbc.NavItem(html.Span(who, className="navbar-text small me-3", id="nav-user")),
                  dbc.NavItem(_logout_form())]
+    # under 768 px the links fold behind a menu button (expand="md"); the button opens them (a browser callback)
     navbar = dbc.Navbar(
         dbc.Container([
             dbc.NavbarBrand("Claims Analytics", href="/"),
-            dbc.Nav(links, navbar=True, className="me-auto"),
-            dbc.Nav(right, navbar=True),
+            dbc.NavbarToggler([html.Span(className="navbar-toggler-icon"),
+                               html.Span("Menu", className="visually-hidden")], id="nav-toggle", n_clicks=0),
+            dbc.Collapse([
+                dbc.Nav(links, navbar=True, className="me-auto"),
+                dbc.Nav(right, navbar=True),
+            ], id="nav-collapse", is_open=False, navbar=True),
         ], fluid=True),
-        color="dark", dark=True, className="mb-3",
+        color="dark", dark=True, expand="md", className="mb-3",
     )
     return html.Div([navbar, dbc.Container(dash.page_container, fluid=True), dcc.Store(id="session-touch")])
+
+
+registry.clientside("function(clicks, open) { return clicks ? !open : open; }",
+                    dash.Output("nav-collapse", "is_open"), dash.Input("nav-toggle", "n_clicks"),
+                    dash.State("nav-collapse", "is_open"), prevent_initial_call=True)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -184,6 +194,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         assets_folder=str(site_dir("assets")), suppress_callback_exceptions=True,
         title="Claims Analytics", update_title=None, serve_locally=True,
     )
+    # the page's language for screen readers and translation (Dash's default index has no lang)
+    dash_app.index_string = dash_app.index_string.replace("<html>", '<html lang="en">', 1)
     dash_app.layout = _shell
     import_pages(PAGES_DIR)
     registry.register_callbacks(dash_app)

@@ -56,6 +56,21 @@ def test_login_then_pages_and_logout(client, auth):
     assert client.get("/practice").status_code == 302
 
 
+def test_pages_declare_their_language_and_fold_the_navbar_on_small_screens(client, auth):
+    """Issue 12 item 10: <html lang="en">; the navbar's links sit in a collapse opened by a menu button below
+    768 px (expand="md"), toggled in the browser."""
+    auth.login("practice")
+    assert '<html lang="en">' in client.get("/practice").get_data(as_text=True)
+    shell = client.get("/_dash-layout").get_json()
+    navbar = _components(shell, "Navbar")[0]
+    assert navbar["props"]["expand"] == "md"
+    assert [c["props"]["id"] for c in _components(navbar, "Collapse")] == ["nav-collapse"]
+    toggler = _components(navbar, "NavbarToggler")[0]
+    assert "Menu" in json.dumps(toggler)  # a name for screen readers
+    assert {"nav-user", "nav-logout"} <= {c["props"].get("id") for c in _components(navbar["props"], "Span")
+                                          + _components(navbar["props"], "Button")}
+
+
 def _components(tree, kind: str) -> list[dict]:
     """Every component of type ``kind`` in a Dash layout's JSON."""
     found = []

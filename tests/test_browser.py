@@ -88,3 +88,26 @@ def test_a_bookmarked_practice_url_opens_with_its_filters_and_keeps_them(browser
     assert "practice=111111111" in driver.current_url
     driver.refresh()
     wait.until(EC.text_to_be_present_in_element((By.ID, "practice-cards"), "at end of 2026-03"))
+
+
+def test_the_navbar_folds_behind_a_menu_button_on_a_phone(browser_ready, dash_thread_server, dash_br, tmp_path,
+                                                         fixture_warehouse_url):
+    """Issue 12 item 10: at 400 px the navbar's links are hidden until the menu button opens them."""
+    app = make_app(tmp_path, fixture_warehouse_url)
+    dash_thread_server(app.extensions["dashboard"].dash_app, port=8064)
+    base = "http://localhost:8064"
+    driver = dash_br.driver
+    _login(driver, base, "employer")
+    driver.set_window_size(400, 900)
+    try:
+        driver.get(f"{base}/employer")
+        wait = WebDriverWait(driver, 30)
+        toggle = wait.until(EC.visibility_of_element_located((By.ID, "nav-toggle")))
+        assert not driver.find_element(By.ID, "nav-user").is_displayed()
+        toggle.click()
+        wait.until(EC.visibility_of_element_located((By.ID, "nav-user")))
+        assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(SCREENSHOTS / "employer-400-menu.png"))
+    finally:
+        driver.set_window_size(1400, 1000)

@@ -93,10 +93,13 @@ def test_employer_cards_and_chart_mark_months_without_claims_data(app):
     april = values_for("employer", E1, **{"employer-to.value": "2026-04"})
     body = call(admin, app, "employer-cards.children", april).get_data(as_text=True)
     assert "1 without claims data" in body
-    chart = call(admin, app, "employer-pmpm-box.children", april).get_json()
-    layout = chart["response"]["employer-pmpm-box"]["children"]["props"]["figure"]["layout"]
+    chart = registry.component_props(call(admin, app, "employer-pmpm-box.children", april).get_json())
+    layout = chart["employer-pmpm"]["figure"]["layout"]
     assert [a["text"] for a in layout["annotations"]] == ["no data"]
     assert layout["xaxis"]["categoryarray"] == ["2026-01", "2026-02", "2026-03", "2026-04"]
+    assert layout["modebar"]["orientation"] == "v"  # down the right edge, never over the title
+    # the chart's text alternative says so too
+    assert chart["employer-pmpm-text"]["children"].endswith("no data")
     only_april = values_for("employer", E1, **{"employer-from.value": "2026-04", "employer-to.value": "2026-04"})
     body = call(admin, app, "employer-cards.children", only_april).get_data(as_text=True)
     assert "no data" in body

@@ -155,7 +155,43 @@ def style_figure(fig: go.Figure, title: str, *, horizontal: bool = False) -> go.
     return fig
 
 
-def graph(fig: go.Figure, graph_id: str) -> dcc.Graph:
+def _point(point: tuple[str, object]) -> str:
+    label, value = point
+    return f"{label}: {value:,.2f}" if isinstance(value, int | float) else f"{label}: {value}"
+
+
+def describe(fig: go.Figure) -> str:
+    """A text alternative of a chart for screen readers: its title and, per series, its points (label: value),
+    as the chart shows them (a long series is summed up by its first and last points, lowest and highest)."""
+    layout = fig.layout
+    title = layout.title.text if layout.title and layout.title.text else "Chart"
+    parts = [f"{title}."]
+    for trace in fig.data:
+        horizontal = getattr(trace, "orientation", None) == "h"
+        labels, values = (trace.y, trace.x) if horizontal else (trace.x, trace.y)
+        labels, values = list(labels) if labels is not None else [], list(values) if values is not None else []
+        points = [(str(k), v) for k, v in zip(labels, values, strict=False) if v is not None and v == v]
+        if not points:
+            continue
+        if len(points) <= 8:
+            shown = "; ".join(_point(p) for p in points)
+        else:
+            numeric = [p for p in points if isinstance(p[1], int | float)] or points[:1]
+            low, high = min(numeric, key=lambda p: p[1]), max(numeric, key=lambda p: p[1])
+            shown = (f"{len(points)} points from {_point(points[0])} to {_point(points[-1])}; lowest {_point(low)}, "
+                     f"highest {_point(high)}")
+        parts.append(f"{trace.name or 'Series'} — {shown}.")
+    parts += [a.text for a in (layout.annotations or ()) if a.text]  # marks such as run-out or "no data"
+    return " ".join(parts)
+
+
+def graph(fig: go.Figure, graph_id: str) -> html.Figure:
+    """The chart, its mode bar down the right edge (never over the title, at any width), and its text
+    alternative (:func:`describe`) for screen readers beside it."""
+    fig.update_layout(modebar={"orientation": "v"})
     figure = fig.to_plotly_json()
     figure["layout"]["template"] = TEMPLATE
-    return dcc.Graph(figure=figure, id=graph_id, config={"displaylogo": False, "responsive": True})
+    return html.Figure([
+        dcc.Graph(figure=figure, id=graph_id, config={"displaylogo": False, "responsive": True}),
+        html.Figcaption(describe(fig), id=f"{graph_id}-text", className="visually-hidden"),
+    ], className="m-0")
