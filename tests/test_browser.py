@@ -17,6 +17,13 @@ pytestmark = pytest.mark.browser
 SCREENSHOTS = Path(os.environ.get("DASHBOARD_SCREENSHOTS") or Path(tempfile.gettempdir()) / "dashboard-screenshots")
 
 
+def _serve(dash_thread_server, tmp_path, warehouse_url: str, port: int) -> str:
+    """The app on the fixture warehouse, served by a threaded server on ``port``; its base URL."""
+    app = make_app(tmp_path, warehouse_url)
+    dash_thread_server(app.extensions["dashboard"].dash_app, port=port)
+    return f"http://localhost:{port}"
+
+
 def _login(driver, base: str, who: str) -> None:
     driver.get(f"{base}/login")
     driver.find_element(By.ID, "email").send_keys(USERS[who][0])
@@ -26,9 +33,7 @@ def _login(driver, base: str, who: str) -> None:
 
 def test_practice_manager_logs_in_and_sees_kpis(browser_ready, dash_thread_server, dash_br, tmp_path,
                                                fixture_warehouse_url):
-    app = make_app(tmp_path, fixture_warehouse_url)
-    dash_thread_server(app.extensions["dashboard"].dash_app, port=8061)
-    base = "http://localhost:8061"
+    base = _serve(dash_thread_server, tmp_path, fixture_warehouse_url, 8061)
     driver = dash_br.driver
     driver.get(f"{base}/practice")
     assert "/login" in driver.current_url  # no session: sent to log in
@@ -70,9 +75,7 @@ def test_a_bookmarked_practice_url_opens_with_its_filters_and_keeps_them(browser
                                                                          tmp_path, fixture_warehouse_url):
     """Issue 12 item 2: /practice?from=…&to=…&practice=… opens with those filters; changing one rewrites the
     address bar, so reloading it gives the same view."""
-    app = make_app(tmp_path, fixture_warehouse_url)
-    dash_thread_server(app.extensions["dashboard"].dash_app, port=8063)
-    base = "http://localhost:8063"
+    base = _serve(dash_thread_server, tmp_path, fixture_warehouse_url, 8063)
     driver = dash_br.driver
     _login(driver, base, "practice")
     wait = WebDriverWait(driver, 30)
@@ -93,9 +96,7 @@ def test_a_bookmarked_practice_url_opens_with_its_filters_and_keeps_them(browser
 def test_the_navbar_folds_behind_a_menu_button_on_a_phone(browser_ready, dash_thread_server, dash_br, tmp_path,
                                                          fixture_warehouse_url):
     """Issue 12 item 10: at 400 px the navbar's links are hidden until the menu button opens them."""
-    app = make_app(tmp_path, fixture_warehouse_url)
-    dash_thread_server(app.extensions["dashboard"].dash_app, port=8064)
-    base = "http://localhost:8064"
+    base = _serve(dash_thread_server, tmp_path, fixture_warehouse_url, 8064)
     driver = dash_br.driver
     _login(driver, base, "employer")
     driver.set_window_size(400, 900)
