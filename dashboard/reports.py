@@ -52,7 +52,7 @@ _MONEY_KPIS = ("charges", "payments", "payer_payments", "patient_payments", "ref
                "provider_adjustments", "payer_cash")  # 835 PLB, and the cash: payer_payments − provider_adjustments
 # practice KPI columns, in the registry's order (a KPI added there is a column here)
 _PRACTICE_KPI_COLUMNS = tuple(k.name for k in PRACTICE_KPIS)
-_ADJ_COLUMNS = ("practice_id", "month", "payer", "group_code", "carc", "category", "claims", "amount")
+_ADJ_COLUMNS = ("practice_id", "month", "payer", "group_code", "carc", "reason", "category", "claims", "amount")
 
 CATALOG: dict[str, Report] = {r.name: r for r in (
     Report("practice-kpis", "Practice KPIs by month", "practice",
@@ -72,7 +72,8 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            "835 adjustments that are denials (not contractual, not patient cost share).", money=("amount",)),
     Report("denied-claims", "Denial worklist", "practice",
            ("practice_id", "claim_id", "payer", "payment_date", "claim_status", "claim_charge", "claim_paid",
-            "line_number", "procedure_code", "group_code", "carc", "amount", "remark_codes", "matched"),
+            "line_number", "procedure_code", "group_code", "carc", "carc_reason", "amount", "remark_codes",
+            "matched"),
            pm.denied_claims, "Each denial adjustment with its claim, service line and remark codes (line 0 = "
            "claim level).", money=("claim_charge", "claim_paid", "amount"), claim_level=True),
     Report("remittances", "Remittances (835 payments)", "practice",

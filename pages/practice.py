@@ -108,8 +108,9 @@ def denials_chart(scope, start, end, practice):
     d = _run("denials", scope, start, end, practice).frame
     if d.empty:
         return ui.graph(ui.empty_figure("No denials in this period"), "practice-denials")
-    by_code = (d.assign(code=d["group_code"] + "-" + d["carc"]).groupby("code", as_index=False)["amount"].sum()
-               .sort_values("amount", ascending=True).tail(10))
+    # "CO-16 · missing or invalid claim information": the code the 835 gives and the reason it stands for
+    by_code = (d.assign(code=d["group_code"] + "-" + d["carc"] + " · " + d["reason"])
+               .groupby("code", as_index=False)["amount"].sum().sort_values("amount", ascending=True).tail(10))
     fig = go.Figure(go.Bar(x=by_code["amount"], y=by_code["code"], orientation="h"))
     return ui.graph(ui.style_figure(fig, "Denied dollars by CAS group and reason code", horizontal=True),
                     "practice-denials")

@@ -306,3 +306,25 @@ def test_appeals_charge_lag_point_of_service_and_write_offs(engine):
                  "bad_debt_pct"):
         assert KPIS[name].formula, name
         assert KPIS[name].source, name
+
+
+def test_each_carc_shows_its_reason_in_frames_and_in_sql_pages(engine):
+    """Issue 12 item 5: CO-16 → missing or invalid claim information, CO-50 → medical necessity, CO-97 (a
+    service line of CP7) → bundling; the worklist's SQL page gives the same words as the Python mapping, and a
+    code the list does not hold reads "other reason"."""
+    from dashboard.metrics import codes
+
+    den = run(engine, pm.denials)
+    assert dict(zip(den["carc"], den["reason"], strict=True)) == {
+        "16": "missing or invalid claim information", "50": "medical necessity",
+        "97": "bundling: included in another service's payment"}
+    with engine.connect() as conn:
+        page, total = pm.denied_claims_page(conn, Filters(start=JAN, end=MAR, practice_ids=(P1,)), sort=(),
+                                            filters=(), offset=0, limit=50)
+    assert total == len(page) == 3
+    assert list(page["carc_reason"]) == [codes.carc_reason(c) for c in page["carc"]]
+    assert codes.carc_reason("A0") == codes.carc_reason(None) == "other reason"
+    # the shipped list maps each code once, in the project's own words (no X12 description text)
+    reasons = codes.carc_reasons()
+    assert len(reasons) == sum(1 for line in codes.CARC_REASONS_FILE.read_text().splitlines()
+                               if line and not line.startswith("#")) - 1

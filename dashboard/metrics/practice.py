@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from dashboard import paging
 from dashboard.metrics import definitions as d
 from dashboard.metrics._query import fetch, ratio
+from dashboard.metrics.codes import carc_reason_column, carc_reason_sql
 from dashboard.metrics.filters import Filters, add_months, month_end
 from dashboard.metrics.kpis import KPIS, PRACTICE_KPIS, with_kpis, with_monthly_kpis
 from dashboard.warehouse import marts as m
@@ -242,7 +243,7 @@ def days_to_payment(conn: Connection, f: Filters) -> pd.DataFrame:
 def adjustments(conn: Connection, f: Filters, *, denials_only: bool = False) -> pd.DataFrame:
     """Every CAS adjustment summed by payment month, payer, group code and CARC, with the number of
     distinct claims; ``denials_only`` keeps the denial category (not contractual, not PR-1/2/3, not
-    OA-23). Source: X12 835 CAS; CARC list."""
+    OA-23); ``reason`` groups the CARC (dashboard.metrics.codes). Source: X12 835 CAS; CARC list."""
     a = sem.source(sem.mart_adjustment_month)
     q = (
         sa.select(a.c.practice_id, a.c.month, a.c.payer, a.c.group_code, a.c.carc, a.c.category,
@@ -253,7 +254,9 @@ def adjustments(conn: Connection, f: Filters, *, denials_only: bool = False) -> 
     )
     if denials_only:
         q = q.where(a.c.category == "denial")
-    return fetch(conn, q, [*KEY, "payer", "group_code", "carc", "category", "claims", "amount"])
+    out = fetch(conn, q, [*KEY, "payer", "group_code", "carc", "category", "claims", "amount"])
+    out.insert(out.columns.get_loc("carc") + 1, "reason", carc_reason_column(out["carc"]))
+    return out
 
 
 def denials(conn: Connection, f: Filters) -> pd.DataFrame:
@@ -374,14 +377,14 @@ def practice_summary(conn: Connection, f: Filters) -> pd.DataFrame:
 def denied_claims_rows(f: Filters) -> sa.Subquery:
     """The worklist's rows in the scope and period (unordered): what its pages and its CSV read."""
     dl = sem.source(sem.mart_denial_line)
-    return (sa.select(dl)
+    return (sa.select(dl, carc_reason_sql(dl.c.carc).label("carc_reason"))
             .where(m.within(dl.c.practice_id, f.practice_ids), _between(dl.c.payment_date, f.start, f.end_date))
             .subquery("denied"))
 
 
 DENIED_CLAIMS_PAGED = ("practice_id", "claim_id", "payer", "payment_date", "claim_status", "claim_charge",
-                       "claim_paid", "line_number", "procedure_code", "group_code", "carc", "amount", "matched",
-                       "remark_codes")
+                       "claim_paid", "line_number", "procedure_code", "group_code", "carc", "carc_reason", "amount",
+                       "matched", "remark_codes")
 # the worklist's own order; (practice, claim payment, line, adjustment) identifies a row, so pages are exact
 DENIED_CLAIMS_ORDER = ("practice_id", "payment_date", "claim_id", "claim_payment_id", "line_number", "group_code",
                        "carc", "adjustment_seq")
