@@ -311,11 +311,11 @@ def test_plb_is_reported_by_reason_and_each_payment_reconciles_its_cash(warehous
         assert ("does not balance" in line) is (trace == "T-3"), line
     plb = [(r["month"], r["payer"], r["reason_code"], r["reason"], r["adjustments"], r["amount"])
            for r in report(warehouse_url, "provider-adjustments", "2026-01", "2026-03")]
-    assert plb == [("2026-01", "ACMEHP", "72", "Authorized Return", 1, -40.00),
-                   ("2026-01", "ACMEHP", "FB", "Forwarding Balance", 1, 25.00),
-                   ("2026-01", "ACMEHP", "L6", "Interest Owed", 1, -12.34),
-                   ("2026-01", "ACMEHP", "WO", "Overpayment Recovery", 2, 160.00),
-                   ("2026-02", "ACMEHP", "WO", "Overpayment Recovery", 1, 30.00)]
+    assert plb == [("2026-01", "ACMEHP", "72", "authorized return of funds", 1, -40.00),
+                   ("2026-01", "ACMEHP", "FB", "balance forwarded between payments", 1, 25.00),
+                   ("2026-01", "ACMEHP", "L6", "interest paid to the provider", 1, -12.34),
+                   ("2026-01", "ACMEHP", "WO", "recovery of an earlier overpayment", 2, 160.00),
+                   ("2026-02", "ACMEHP", "WO", "recovery of an earlier overpayment", 1, 30.00)]
     cash = [(r["trace_number"], r["amount"], r["claim_payments"], r["provider_adjustments"], r["difference"])
             for r in report(warehouse_url, "remittances", "2026-01", "2026-03")]
     assert cash == [("T-1", 417.34, 550.00, 132.66, 0.00), ("T-2", 50.00, 80.00, 30.00, 0.00),
@@ -334,9 +334,11 @@ def test_plb_reason_codes_ship_with_the_standard_list():
 
     reasons = plb_reasons()
     assert len(reasons) == 41  # element 426 as the 835 TR3 allows it in PLB03-1
+    # in the project's own words, not X12's code names (X12's licensed work)
     assert {code: reasons[code] for code in ("L6", "WO", "FB", "72", "CS", "J1")} == {
-        "L6": "Interest Owed", "WO": "Overpayment Recovery", "FB": "Forwarding Balance", "72": "Authorized Return",
-        "CS": "Adjustment", "J1": "Nonreimbursable"}
+        "L6": "interest paid to the provider", "WO": "recovery of an earlier overpayment",
+        "FB": "balance forwarded between payments", "72": "authorized return of funds",
+        "CS": "adjustment (see its reference)", "J1": "not reimbursable"}
     assert reason_meaning("ZZ") == "not a standard PLB reason code (ZZ)"  # shown, never dropped
 
 
