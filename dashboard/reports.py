@@ -299,8 +299,17 @@ def run_report(name: str, *, scope: access.Scope, engine: Engine, start: str | d
         if scope.deidentified:
             if report.privacy is None:  # deny by default: a report without a protection is not theirs
                 raise AccessDenied("this report is not available to de-identified viewers")
-            # suppression runs on every read: what is cached are the frames it starts from
-            return ReportResult(report, filters, shape(report, report.privacy.build(filters, raw)))
+
+            def protected() -> pd.DataFrame:
+                return shape(report, report.privacy.build(filters, raw))
+
+            if cache is None:
+                return ReportResult(report, filters, protected())
+            # What suppression publishes is a function of the resolved filters and the data alone (the canonical
+            # grid: every viewer asking for the same employers and months sees the same cells), so the finished
+            # frame is kept in this process under those and the data version; it never reaches the shared tier.
+            key = (reader.url, "protected", report.name, filters, version)
+            return ReportResult(report, filters, cache.memo(key, protected).copy())
         # everyone else reads the finished frame, so a warm request costs a copy
         return ReportResult(report, filters, raw(f"{report.name}{SHAPED}", filters))
 

@@ -44,7 +44,9 @@ def test_cached_frames_equal_fresh_ones_and_callers_cannot_spoil_them(loaded_url
     engine.dispose()
 
 
-def test_suppression_runs_on_every_read_of_an_entry(loaded_url):
+def test_an_employer_never_reads_a_small_cell_fresh_or_cached(loaded_url):
+    """The shared entries are the unsuppressed frames suppression starts from; what an employer user receives
+    is suppressed, then kept in this process only (under the resolved filters and the data version)."""
     engine, cache = reader_engine(loaded_url), ReportCache()
     operator = reports.run_report("enrollment", scope=ADMIN, engine=engine, start="2026-01", end="2026-03",
                                   employer="GRP1").frame
@@ -55,9 +57,11 @@ def test_suppression_runs_on_every_read_of_an_entry(loaded_url):
         members = pd.to_numeric(employer["members"], errors="coerce")
         assert not members.between(1, 10).any()  # ...and the employer never sees one, fresh or cached
         assert employer["members"].isna().any()
-    assert cache.hits == 1
+    assert cache.hits == 0  # the second read is the process's finished frame: the entries are not read again
     [entry] = cache._entries.values()
-    assert entry["members"].between(1, 10).any()  # what is kept is the unsuppressed frame
+    assert entry["members"].between(1, 10).any()  # what the (shareable) entry keeps is the unsuppressed frame
+    [kept] = [value for key, value in cache._memo.items() if "protected" in key]
+    assert not pd.to_numeric(kept["members"], errors="coerce").between(1, 10).any()
     with pytest.raises(AccessDenied):
         reports.run_report("enrollment", scope=EMP, engine=engine, employer="GRP2", cache=cache)
     engine.dispose()

@@ -94,5 +94,5 @@ def url_filters(ctx: PageContext, query: dict, *, kind: str, default_entity: str
     if options is None:
         options = ctx.practices if kind == "practice" else ctx.employers
     if entity is not None and entity not in {o["value"] for o in options}:
-        raise NotFound(f"unknown {kind} {entity!r}")
+        raise NotFound(f"unknown {kind}")  # the id is not echoed: another tenant's reads like a typo
     return UrlFilters(start, end, entity)
