@@ -29,7 +29,9 @@ def carc_reason(code: str | None) -> str:
 
 
 def carc_reason_column(codes: pd.Series) -> pd.Series:
-    return codes.map(carc_reason).astype(object)
+    # built like the other text columns of a fetched frame (pandas infers their dtype), so a frame keeps its
+    # dtypes through the shared cache
+    return pd.Series([carc_reason(code) for code in codes], index=codes.index)
 
 
 def carc_reason_sql(code: ColumnElement) -> ColumnElement:
