@@ -247,11 +247,11 @@ def freshness(*, scope: access.Scope, engine: Engine, cache: ReportCache | None 
                            lambda conn: data_as_of_by_source(conn, scope=scope))
 
 
-def default_end(conn: Connection, *, scope: access.Scope, audience: str) -> dt.date:
+def default_end(conn: Connection, *, scope: access.Scope, audience: str, as_of: dt.date | None = None) -> dt.date:
     """The last month of a period nobody chose: for employer reports the latest month whose claims are complete
     (estimated ≥ 95% paid, see dashboard.metrics.employer.Completion), so the default period never ends in
     run-out; otherwise, and when there are no paid claims, the as-of month of the scope's own loads."""
-    as_of = data_as_of(conn, scope=scope).replace(day=1)
+    as_of = (as_of or data_as_of(conn, scope=scope)).replace(day=1)  # a caller that has it passes it
     if audience == "employer":
         complete = em.completion(conn, employer_ids=scope.employer_ids).complete_through()
         if complete is not None:

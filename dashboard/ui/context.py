@@ -60,7 +60,7 @@ def _page_context(engine: Engine, scope: access.Scope, audience: str, history_mo
     require_schema(engine)
     with engine.connect() as conn:
         last = data_as_of(conn, scope=scope).replace(day=1)  # the scope's own loads: see data_as_of
-        end = default_end(conn, scope=scope, audience=audience)
+        end = default_end(conn, scope=scope, audience=audience, as_of=last)
         known = entities.known(conn, report_cache())  # the admin form and the CLI offer the same tenants
         practices = known.options("practice", scope.practice_ids)
         employers = known.options("employer", scope.employer_ids)
