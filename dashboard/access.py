@@ -82,6 +82,13 @@ def require_audience(scope: Scope, audience: str) -> None:
         raise AccessDenied("you do not have access to this page")
 
 
+def require_claim_rows(scope: Scope) -> None:
+    """Claim-level rows (claims, lines, payments: PHI) are for identified viewers of practices only."""
+    require_audience(scope, "practice")
+    if scope.deidentified:
+        raise AccessDenied("this report is not available to de-identified viewers")
+
+
 def _resolve(requested: Iterable[str] | str | None, allowed: frozenset[str] | None, known: set[str] | None,
              kind: str) -> tuple[str, ...] | None:
     if isinstance(requested, str):

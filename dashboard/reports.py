@@ -66,6 +66,10 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
     Report("ar-aging", "A/R aging", "practice", ("practice_id", "payer", "bucket", "open_claims", "balance"),
            pm.ar_aging, "Open balances at the end of the period by payer and age from date of service.",
            money=("balance",)),
+    Report("open-claims", "Open claims (A/R)", "practice", pm.OPEN_CLAIMS_PAGED, pm.open_claims,
+           "Each claim with a balance owed at the end of the period, by party (its payer, or Patient), with its "
+           "age from the date of service: the claims behind A/R and its aging.", money=("balance",),
+           claim_level=True),
     Report("adjustments", "Adjustments (CAS)", "practice", _ADJ_COLUMNS, pm.adjustments,
            "Every 835 CAS adjustment by month, payer, group code and reason code.", money=("amount",)),
     Report("denials", "Denials", "practice", _ADJ_COLUMNS, pm.denials,
@@ -368,6 +372,7 @@ class ClaimRows:
 PAGED_IN_SQL: dict[str, ClaimRows] = {
     "denied-claims": ClaimRows(pm.denied_claims_page, pm.DENIED_CLAIMS_PAGED, pm.denied_claims_rows,
                                pm.DENIED_CLAIMS_ORDER),
+    "open-claims": ClaimRows(pm.open_claims_page, pm.OPEN_CLAIMS_PAGED, pm.open_claims_rows, pm.OPEN_CLAIMS_ORDER),
     "remittances": ClaimRows(pm.remittances_page, pm.REMITTANCES_PAGED, pm.remittances_rows, pm.REMITTANCES_ORDER),
 }
 
@@ -422,8 +427,7 @@ def report_page(name: str, *, scope: access.Scope, engine: Engine, start: str | 
 
 def _require_claim_rows(scope: access.Scope, report: Report) -> None:
     access.require_audience(scope, report.audience)
-    if scope.deidentified:  # as in run_report: claim rows have no protection, so never theirs
-        raise AccessDenied("this report is not available to de-identified viewers")
+    access.require_claim_rows(scope)  # as in run_report: claim rows have no protection, so never theirs
 
 
 # --- a whole report as CSV ----------------------------------------------------------------------------------

@@ -93,7 +93,7 @@ def load_practice_fixture(engine: Engine) -> None:
                     ("CP9", "R3", P1, "C9", "1", 80, 64, 0), ("CP9b", "R4", P1, "C9", "1", 80, 64, 0)]
         c.execute(s.claim_payment.insert(), [
             {"claim_payment_id": i, "remittance_id": r, "practice_id": p, "claim_id": cl, "status_code": st,
-             "charge_amount": ch, "paid_amount": pd_, "patient_responsibility": pr}
+             "charge_amount": ch, "paid_amount": pd_, "patient_responsibility": pr, "payer_claim_number": f"ACME-{i}"}
             for i, r, p, cl, st, ch, pd_, pr in payments
         ])
         adjustments = [("CP5", P1, "PR", "1", 400), ("CP1", P1, "CO", "45", 50), ("CP1", P1, "PR", "1", 30),
@@ -118,6 +118,12 @@ def load_practice_fixture(engine: Engine) -> None:
             {"claim_payment_id": "CP7", "line_number": 2, "practice_id": P1, "procedure_code": "36415",
              "charge_amount": 20, "paid_amount": 0},
         ])
+        # remark codes: MA130 on C2's denial (claim level), M15 on C7's bundled line
+        c.execute(s.remark_code.insert(), [
+            {"claim_payment_id": "CP2", "line_number": 0, "remark_seq": 1, "practice_id": P1, "qualifier": "HE",
+             "code": "MA130"},
+            {"claim_payment_id": "CP7", "line_number": 2, "remark_seq": 1, "practice_id": P1, "qualifier": "HE",
+             "code": "M15"}])
         c.execute(s.patient_payment.insert(), [
             {"patient_payment_id": "PP1", "practice_id": P1, "claim_id": "C5", "payment_date": D(2026, 1, 15),
              "amount": 100, "channel": "portal"},

@@ -107,6 +107,31 @@ def test_ar_aging_from_date_of_service(engine):
     assert rows == {("ACME", "0-30"): (2, 450), ("Patient", "120+"): (1, 309)}
 
 
+def test_open_claims_are_the_claims_behind_each_aging_cell(engine):
+    """Issue 12 item 1: a payer's bar in aging opens its claims. At the end of February: C3 (denied, 300) and
+    C4 (150) owed by ACME, 25 and 8 days from service; C5's 309 owed by the patient, 136 days. Summed by payer
+    and bucket they are the aging cells; one page of them, filtered on bucket in SQL, is the 120+ cell."""
+    from dashboard import paging
+
+    out = run(engine, pm.open_claims, end=FEB)
+    assert [tuple(r) for r in out[["claim_id", "payer", "age_days", "bucket", "balance"]].itertuples(index=False)] \
+        == [("C5", "Patient", 136, "120+", 309), ("C3", "ACME", 25, "0-30", 300), ("C4", "ACME", 8, "0-30", 150)]
+    aging = run(engine, pm.ar_aging, end=FEB)
+    cells = out.groupby(["payer", "bucket"]).agg(open_claims=("claim_id", "count"), balance=("balance", "sum"))
+    assert {k: (int(v.open_claims), v.balance) for k, v in cells.iterrows()} \
+        == {(r.payer, r.bucket): (r.open_claims, r.balance) for r in aging.itertuples()}
+    with engine.connect() as conn:
+        page, total = pm.open_claims_page(
+            conn, Filters(start=JAN, end=FEB, practice_ids=(P1,)),
+            filters=(paging.ColumnFilter("bucket", (paging.Condition("text", "equals", "120+"),)),))
+    assert total == 1
+    assert list(page["claim_id"]) == ["C5"]
+    # at the end of March C3 is written off and C6 (180) and C7's denied line (20) are open
+    march = run(engine, pm.open_claims, end=MAR)
+    assert dict(zip(march["claim_id"], march["balance"], strict=True)) == {"C5": 309, "C4": 150, "C6": 180,
+                                                                          "C7": 20}
+
+
 def test_clean_claim_rate(engine):
     out = run(engine, pm.clean_claim_rate)
     assert value(out, "clean_claim_rate", JAN) == 0.5  # C1 accepted, C2 rejected first

@@ -436,3 +436,43 @@ def remittances_page(conn: Connection, f: Filters, *, sort: Sequence[paging.Sort
     out, total = _page(conn, remittances_rows(f), REMITTANCES_PAGED, REMITTANCES_ORDER, sort, filters, offset, limit,
                        hidden=("remittance_id",), unique=True)
     return out.drop(columns="remittance_id"), total
+
+
+def open_claims_rows(f: Filters) -> sa.Subquery:
+    """The claims behind A/R at the end of the period (unordered): each claim and party (its payer, or
+    'Patient') with a balance owed at that month end, netted within the claim as A/R is, its age from the date
+    of service and its aging bucket. Summed by payer and bucket these are :func:`ar_aging`'s cells."""
+    iv = sem.source(sem.mart_ar_interval)
+    age = sa.literal(f.end_date, sa.Date) - iv.c.service_date
+    return (sa.select(iv.c.practice_id, iv.c.claim_id, iv.c.payer, iv.c.service_date, age.label("age_days"),
+                      sem.aging_bucket(age).label("bucket"), iv.c.balance)
+            .where(m.within(iv.c.practice_id, f.practice_ids), iv.c.balance > 0, iv.c.from_month <= f.end,
+                   sa.or_(iv.c.to_month.is_(None), iv.c.to_month > f.end))
+            .subquery("open_claims"))
+
+
+OPEN_CLAIMS_PAGED = ("practice_id", "claim_id", "payer", "service_date", "age_days", "bucket", "balance")
+# oldest first, as A/R is worked; (practice, claim, party) identifies a row at a month end
+OPEN_CLAIMS_ORDER = ("practice_id", "service_date", "claim_id", "payer")
+
+
+def open_claims(conn: Connection, f: Filters) -> pd.DataFrame:
+    """Every row of :func:`open_claims_rows` in the report's order. Source: MGMA (A/R by age from the date of
+    service)."""
+    base = open_claims_rows(f)
+    q = sa.select(*[base.c[c] for c in OPEN_CLAIMS_PAGED]).order_by(*[base.c[c] for c in OPEN_CLAIMS_ORDER])
+    return _open_claim_frame(fetch(conn, q, list(OPEN_CLAIMS_PAGED)))
+
+
+def _open_claim_frame(out: pd.DataFrame) -> pd.DataFrame:
+    out["age_days"] = out["age_days"].astype("int64")
+    return out
+
+
+def open_claims_page(conn: Connection, f: Filters, *, sort: Sequence[paging.Sort] = (),
+                     filters: Sequence[paging.ColumnFilter] = (), offset: int = 0,
+                     limit: int = paging.MAX_ROWS) -> tuple[pd.DataFrame, int]:
+    """One page of :func:`open_claims` (same rows and columns) and the number of matching rows."""
+    out, total = _page(conn, open_claims_rows(f), OPEN_CLAIMS_PAGED, OPEN_CLAIMS_ORDER, sort, filters, offset,
+                       limit, unique=True)
+    return _open_claim_frame(out), total

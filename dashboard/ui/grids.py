@@ -37,7 +37,7 @@ NUMBER_COLUMNS = frozenset({
     "claims", "open_claims", "checks", "verified", "pending", "inactive", "errors", "members", "subscribers",
     "member_months", "subscriber_months", "adds", "terms", "events", "members_with_events", "members_with_claims",
     "claimants", "high_cost_claimants", "line_number", "unmatched_claims", "days_in_ar", "average_days_to_payment",
-    "per_1000",
+    "per_1000", "age_days",
 })
 EMPTY = {"rowData": [], "rowCount": 0}
 

@@ -528,7 +528,8 @@ def _ar_interval(ids: Ids, *, window: Window) -> Select:
     return sa.select(*rows.c).where(rows.c.balance != 0)
 
 
-def _bucket(age: sa.ColumnElement) -> sa.ColumnElement:
+def aging_bucket(age: sa.ColumnElement) -> sa.ColumnElement:
+    """The A/R aging bucket (definitions.AGING_BUCKETS) of an age in days from the date of service."""
     return sa.case(
         *[((age <= high) if low == 0 else sa.and_(age >= low, age <= high), name)
           for name, low, high in d.AGING_BUCKETS if high is not None],
@@ -545,7 +546,7 @@ def _ar_month(ids: Ids, *, window: Window) -> Select:
     # re-read the practice's intervals for each: 16 s instead of 1 s for the largest practice at 1M claims).
     until = sa.func.coalesce(iv.c.to_month, sa.literal(dt.date(9999, 12, 31), Date))
     j = (sa.select(iv.c.practice_id, c.c.month_start.label("month"), iv.c.payer,
-                   _bucket(c.c.month_end - iv.c.service_date).label("bucket"), iv.c.balance)
+                   aging_bucket(c.c.month_end - iv.c.service_date).label("bucket"), iv.c.balance)
          .select_from(iv)
          .join(c, sa.and_(c.c.month_start >= iv.c.from_month, c.c.month_start < until))
          .where(m.within(iv.c.practice_id, ids), window.bound(c.c.month_start))).subquery("j")
