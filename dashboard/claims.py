@@ -68,7 +68,8 @@ class ClaimHistory:
     claim_id: str
     practice_id: str
     practice_name: str
-    payer: str
+    payer: str  # the payer's id (837/Tuva)
+    payer_name: str
     person_id: str
     member_id: str | None
     claim_type: str | None
@@ -193,9 +194,11 @@ def claim_history(conn: Connection, *, scope: access.Scope, claim_id: str | None
                         .where(s.claim_write_off.c.practice_id == practice, s.claim_write_off.c.claim_id == claim_id)
                         .order_by(s.claim_write_off.c.write_off_date), ["write_off_date", "amount", "reason"])
     balances = _balances(conn, practice, claim_id)
+    payer_name = conn.execute(sa.select(s.payer.c.payer_name).where(s.payer.c.payer_id == first.payer)).scalar()
     events = _events(conn, practice, claim_id, service_from, remits, patient_payments, write_offs)
     history = ClaimHistory(
         claim_id=claim_id, practice_id=practice, practice_name=first.practice_name or practice, payer=first.payer or "",
+        payer_name=payer_name or first.payer or "",
         person_id=first.person_id, member_id=first.member_id, claim_type=first.claim_type,
         service_from=service_from, service_to=service_to, charge=float(billed["charge"].sum()), lines=billed,
         events=events, remittances=remits, patient_payments=patient_payments, write_offs=write_offs,
@@ -234,6 +237,7 @@ def _remittances(conn: Connection, practice: str, claim_id: str) -> list[Remitta
                  .order_by(ca.c.claim_payment_id, ca.c.line_number, ca.c.adjustment_seq),
                  ["claim_payment_id", "line_number", "group_code", "carc", "amount", "category"])
     cas.insert(4, "reason", [codes.carc_reason(c) for c in cas["carc"]])
+    cas["category"] = cas["category"].str.replace("_", " ")
     lq = _frame(conn, sa.select(rc.c.claim_payment_id, rc.c.line_number, rc.c.code)
                 .where(rc.c.claim_payment_id.in_(keys)).order_by(rc.c.claim_payment_id, rc.c.line_number,
                                                                  rc.c.remark_seq),
@@ -286,8 +290,12 @@ def _events(conn: Connection, practice: str, claim_id: str, service_from: dt.dat
         words = {"submitted": "claim sent (837)", "accepted": "accepted by the clearinghouse (277CA)",
                  "rejected": "rejected by the clearinghouse (277CA)", "appealed": "appeal sent"}
         detail = words.get(row.event_type, row.event_type)
-        if row.status_code or row.detail:
-            detail += ": " + " ".join(x for x in (row.status_code, row.detail) if x)
+        # the 277CA's category code, unless its text already starts with it ("A7:33 Missing rendering NPI")
+        said = [x for x in (row.status_code, row.detail) if x]
+        if len(said) == 2 and said[1].startswith(said[0]):
+            said = said[1:]
+        if said:
+            detail += ": " + " ".join(said)
         events.append(Event(row.event_date, row.event_type, detail))
     for remit in remits:
         stage, words = _adjudication(remit)

@@ -39,7 +39,8 @@ def search(engine, text, scope=MANAGER):
 
 def test_claim_timeline_from_837_to_payment_on_appeal(engine):
     c2 = history(engine, "C2")
-    assert (c2.practice_id, c2.practice_name, c2.payer, c2.charge) == (P1, "Fixture Family Medicine", "ACME", 100)
+    assert (c2.practice_id, c2.practice_name, c2.payer, c2.payer_name, c2.charge) \
+        == (P1, "Fixture Family Medicine", "ACME", "Acme Health", 100)
     assert [(e.date, e.stage) for e in c2.events] == [
         (D(2026, 1, 10), "service"), (D(2026, 1, 11), "submitted"), (D(2026, 1, 12), "rejected"),
         (D(2026, 1, 15), "submitted"), (D(2026, 1, 16), "accepted"), (D(2026, 1, 27), "denied"),

@@ -404,3 +404,55 @@ def test_the_reports_page_opens_a_bookmarked_report_with_its_filters(app):
         "unknown employer"
     code, _, _ = registry.CLIENTSIDE["reports-url.data"]
     assert "window.history.replaceState" in code
+
+
+def _text(tree) -> str:
+    """Every string in a router answer (what the page shows, flattened)."""
+    if isinstance(tree, str):
+        return tree
+    if isinstance(tree, dict):
+        return " ".join(_text(v) for v in tree.values())
+    if isinstance(tree, list):
+        return " ".join(_text(v) for v in tree)
+    return ""
+
+
+def test_claim_page_shows_the_lifecycle_and_reason_codes_in_words(app):
+    client = logged_in(app, "practice")
+    page = _routed(client, app, "/practice/claims/C2", "")
+    assert page["claim-title"]["children"] == "Claim C2"
+    timeline = _text(page["claim-timeline"])
+    for step in ("claim sent (837)", "rejected by the clearinghouse (277CA)", "CO-16 missing or invalid claim "
+                 "information", "appeal sent", "ERA T2"):
+        assert step in timeline
+    assert "submit a new claim" in _text(page["claim-remittance-0-remarks"])  # MA130 in words
+    assert "closed: nothing owed" in _text(page["claim-open-balance"])
+    # C7: its bundled line is still owed by ACME
+    c7 = _routed(client, app, "/practice/claims/C7", "?practice=111111111")
+    assert "$20.00" in _text(c7["claim-balances"])
+
+
+def test_another_practices_claim_page_answers_like_an_unknown_claim(app):
+    client = logged_in(app, "practice")
+    theirs = _routed(client, app, "/practice/claims/D1", "")
+    unknown = _routed(client, app, "/practice/claims/NO-SUCH", "")
+    named = _routed(client, app, "/practice/claims/D1", "?practice=222222222")
+    assert theirs["no-access"]["children"] == unknown["no-access"]["children"] == named["no-access"]["children"] \
+        == "unknown claim"
+    assert "claim-page" not in theirs
+    # and a search finds nothing of theirs, by claim id or by their ERA's trace number
+    for term in ("D1", "T3"):
+        found = _routed(client, app, "/practice/claims", f"?q={term}")
+        assert found["claim-search-message"]["children"].startswith("No claim of your practices matches")
+    # an employer user has no claim pages at all
+    employer = logged_in(app, "employer")
+    assert "no-access" in _routed(employer, app, "/practice/claims/C2", "")
+    assert "no-access" in _routed(employer, app, "/practice/claims", "?q=C2")
+
+
+def test_claim_search_lists_the_claims_of_an_era(app):
+    client = logged_in(app, "practice")
+    page = _routed(client, app, "/practice/claims", "?q=T4")
+    assert page["claim-search-message"]["children"] == "3 claims found."
+    links = [v["href"] for v in page.values() if isinstance(v.get("href"), str) and "/practice/claims/" in v["href"]]
+    assert sorted(links) == [f"/practice/claims/{c}?practice=111111111" for c in ("C7", "C8", "C9")]

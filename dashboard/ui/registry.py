@@ -34,6 +34,7 @@ class PageSpec:
     title: str
     audience: str
     order: int
+    nav: bool = True  # listed in the navbar and on the home page (a claim's own page is reached from lists)
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,11 @@ def no_access(message: str = "You do not have access to this page.") -> html.Div
     return html.Div(dbc.Alert(message, color="warning", id="no-access"), className="p-4")
 
 
-def page(module: str, *, path: str, title: str, audience: str, layout: Callable, order: int = 50) -> None:
-    """Register a Dash page visible to ``audience`` (practice | employer | admin | any)."""
+def page(module: str, *, path: str, title: str, audience: str, layout: Callable, order: int = 50,
+         path_template: str | None = None) -> None:
+    """Register a Dash page visible to ``audience`` (practice | employer | admin | any). A page with a
+    ``path_template`` (``/practice/claims/<claim_id>``) gets the path's variables as layout arguments and is not
+    listed in the navbar."""
 
     @functools.wraps(layout)
     def guarded_layout(**kwargs):
@@ -73,8 +77,9 @@ def page(module: str, *, path: str, title: str, audience: str, layout: Callable,
         except DashboardError as exc:
             return no_access(str(exc))
 
-    PAGES[module] = PageSpec(module, path, title, audience, order)
-    dash.register_page(module, path=path, title=f"{title} · Claims Analytics", name=title, layout=guarded_layout)
+    PAGES[module] = PageSpec(module, path, title, audience, order, nav=path_template is None)
+    dash.register_page(module, path=path, path_template=path_template, title=f"{title} · Claims Analytics",
+                       name=title, layout=guarded_layout)
 
 
 def _audit_page_view(path: str, scope: access.Scope) -> None:
@@ -159,6 +164,8 @@ def is_registered_output(app: dash.Dash, output: str) -> bool:
 
 def nav_pages(scope: access.Scope) -> list[PageSpec]:
     def visible(p: PageSpec) -> bool:
+        if not p.nav:
+            return False
         if p.audience == "any":
             return p.path != "/" and any(scope.can_view(a) for a in access.AUDIENCES)
         return scope.can_view(p.audience)
