@@ -39,6 +39,8 @@ def layout(scope, **query):
     href = {"start": chosen.start, "end": chosen.end, "practice": chosen.entity}
     return html.Div([
         html.H3("Practice revenue cycle", className="mb-3"),
+        # a chart's click opens its claims from the browser (ui.drill_on_click); these hold what it opened
+        *[dcc.Store(id=f"{chart}-drill") for chart in DRILL_CHARTS],
         ui.filter_bar("practice", months=ctx.months, start=chosen.start, end=chosen.end, entity_label="Practice",
                       entity_options=ctx.practices, entity_value=chosen.entity),
         grids.refresh_store("practice"), ui.url_store("practice"),
@@ -55,13 +57,30 @@ def layout(scope, **query):
 
 page(__name__, path="/practice", title="Practices", audience="practice", layout=layout, order=10)
 ui.keep_filters_in_url("practice", entity="practice")
+# each chart element opens the claims behind it, with the page's filters
+DRILL_CHARTS = ("practice-aging", "practice-denials", "practice-trend")
+ui.drill_on_click("practice-aging", "practice", "open-claims", {"payer": "p.customdata[0]", "bucket": "p.x"})
+ui.drill_on_click("practice-denials", "practice", "denied-claims",
+                  {"group_code": "p.customdata[0]", "carc": "p.customdata[1]"})
+ui.drill_on_click("practice-trend", "practice", "open-claims", {}, month_from_x=True)
 
 
-def _cards(summary_row: pd.Series, end_month: str) -> dbc.Row:
+def _cards(summary_row: pd.Series, filters) -> dbc.Row:
     """The KPI cards from the practice-summary row of the selection (its 'all' row, or its only row): the
-    A/R balance, then every card KPI of the registry with its benchmark band, formula and source."""
-    tiles = [ui.kpi_card("A/R balance", ui.fmt_money(summary_row["ar_balance"]), note=f"at end of {end_month}")]
-    tiles += [ui.kpi_tile(kpi, summary_row.get(kpi.name)) for kpi in PRACTICE_KPIS if kpi.card]
+    A/R balance, then every card KPI of the registry with its benchmark band, formula and source, and a link to
+    the claims behind it where the registry names them."""
+    start, end = f"{filters.start:%Y-%m}", f"{filters.end:%Y-%m}"
+    practice = filters.practice_ids[0] if filters.practice_ids and len(filters.practice_ids) == 1 else None
+
+    def claims(report: str, column_filters=()) -> str:
+        return ui.drill_href(report, start=start, end=end, practice=practice, **dict(column_filters))
+
+    balance = ui.kpi_card("A/R balance", ui.fmt_money(summary_row["ar_balance"]), note=f"at end of {end}")
+    balance.children.children.append(ui.claims_link(claims("open-claims"), "A/R balance"))
+    tiles = [balance]
+    tiles += [ui.kpi_tile(kpi, summary_row.get(kpi.name),
+                          claims_href=claims(kpi.claims, kpi.claims_filter) if kpi.claims else None)
+              for kpi in PRACTICE_KPIS if kpi.card]
     return dbc.Row([dbc.Col(tile, md=3) for tile in tiles], className="g-3 mb-4")
 
 
@@ -77,7 +96,7 @@ def cards(scope, start, end, practice):
     if frame.empty:
         return dbc.Alert("No claims for this selection.", color="info")
     row = frame[frame["practice_id"] == "all"].iloc[0] if len(frame) > 1 else frame.iloc[0]
-    return _cards(row, f"{summary.filters.end:%Y-%m}")
+    return _cards(row, summary.filters)
 
 
 @callback(Output("practice-trend-box", "children"), *FILTERS, audience="practice")
@@ -88,7 +107,8 @@ def trend_chart(scope, start, end, practice):
                      go.Bar(x=monthly["month"], y=monthly["payments"], name="Payments"),
                      go.Scatter(x=monthly["month"], y=monthly["ar_balance"], name="A/R at month end",
                                 mode="lines+markers")])
-    return ui.graph(ui.style_figure(fig, "Charges, payments and A/R"), "practice-trend")
+    return ui.graph(ui.style_figure(fig, "Charges, payments and A/R"), "practice-trend",
+                    hint="Click a month to see the claims open at its end.")
 
 
 @callback(Output("practice-aging-box", "children"), *FILTERS, audience="practice")
@@ -96,11 +116,11 @@ def aging_chart(scope, start, end, practice):
     aging = _run("ar-aging", scope, start, end, practice)
     fig = go.Figure()
     for payer, rows in aging.frame.groupby("payer"):
-        fig.add_bar(x=rows["bucket"], y=rows["balance"], name=payer)
+        fig.add_bar(x=rows["bucket"], y=rows["balance"], name=payer, customdata=[[payer]] * len(rows))
     fig.update_layout(barmode="stack")
     ui.style_figure(fig, f"A/R aging at end of {aging.filters.end:%Y-%m} (from date of service)")
     fig.update_xaxes(categoryorder="array", categoryarray=[name for name, _, _ in AGING_BUCKETS])
-    return ui.graph(fig, "practice-aging")
+    return ui.graph(fig, "practice-aging", hint="Click a bar to see that payer's open claims in that bucket.")
 
 
 @callback(Output("practice-denials-box", "children"), *FILTERS, audience="practice")
@@ -110,10 +130,12 @@ def denials_chart(scope, start, end, practice):
         return ui.graph(ui.empty_figure("No denials in this period"), "practice-denials")
     # "CO-16 · missing or invalid claim information": the code the 835 gives and the reason it stands for
     by_code = (d.assign(code=d["group_code"] + "-" + d["carc"] + " · " + d["reason"])
-               .groupby("code", as_index=False)["amount"].sum().sort_values("amount", ascending=True).tail(10))
-    fig = go.Figure(go.Bar(x=by_code["amount"], y=by_code["code"], orientation="h"))
+               .groupby(["code", "group_code", "carc"], as_index=False)["amount"].sum()
+               .sort_values("amount", ascending=True).tail(10))
+    fig = go.Figure(go.Bar(x=by_code["amount"], y=by_code["code"], orientation="h",
+                           customdata=by_code[["group_code", "carc"]].values.tolist()))
     return ui.graph(ui.style_figure(fig, "Denied dollars by CAS group and reason code", horizontal=True),
-                    "practice-denials")
+                    "practice-denials", hint="Click a bar to see the denials with that code.")
 
 
 @callback(Output("practice-payer-mix-box", "children"), *FILTERS, audience="practice")

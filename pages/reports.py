@@ -27,10 +27,12 @@ def layout(scope, **query):
         raise NotFound(f"unknown report {name!r}")
     kind = "practice" if name and get_report(name).audience == "practice" else "employer"
     chosen = url_filters(ctx, query, kind=kind, options=entities)
+    # a drill-down (/reports?report=open-claims&payer=BCBS&age_days.gt=90): the grid opens with these filters
+    drill = {"report": name, "model": grids.filter_model_from_query(get_report(name), query,
+                                                                   deidentified=scope.deidentified)} if name else {}
     kinds = {o["value"]: ("practice" if get_report(o["value"]).audience == "practice" else "employer")
              for o in options}
-    kinds = [k for k in ("practice", "employer") if scope.can_view(k)]
-    label = " or ".join(kinds).capitalize() or "Practice"
+    label = " or ".join(k for k in ("practice", "employer") if scope.can_view(k)).capitalize() or "Practice"
     return html.Div([
         html.H3("Reports", className="mb-3"),
         html.Div([html.Label("Report", htmlFor="reports-name", className="form-label"),
@@ -39,21 +41,31 @@ def layout(scope, **query):
         ui.filter_bar("reports", months=ctx.months, start=chosen.start, end=chosen.end, entity_label=label,
                       entity_options=entities, entity_value=chosen.entity),
         grids.refresh_store("reports"), ui.url_store("reports"), dcc.Store(id="reports-kinds", data=kinds),
+        dcc.Store(id="reports-drill", data=drill),
         dcc.Loading(html.Div(id="reports-content"), type="default", delay_show=300),
     ])
 
 
 page(__name__, path="/reports", title="Reports", audience="any", layout=layout, order=40)
 # the address bar follows the report and its filters (the entity named practice= or employer= by the report's kind)
-clientside("""function(name, start, end, entity, kinds) {
+# and the grid's column filters, as a drill-down's URL names them (dashboard.ui.grids.filter_model_from_query)
+clientside("""function(name, start, end, entity, model, kinds) {
     const params = new URLSearchParams();
     params.set('report', name || ''); params.set('from', start || ''); params.set('to', end || '');
     if (entity) { params.set((kinds || {})[name] || 'practice', entity); }
+    const ops = {equals: 'eq', greaterThan: 'gt', greaterThanOrEqual: 'gte', lessThan: 'lt', lessThanOrEqual: 'lte'};
+    Object.entries(model || {}).forEach(function([column, f]) {
+        if (!f || f.conditions) { return; }  // two conditions on a column: not written to the URL
+        if (f.filterType === 'text' && f.type === 'equals') { params.set(column, f.filter); }
+        else if (f.filterType === 'number' && ops[f.type]) {
+            params.set(f.type === 'equals' ? column : column + '.' + ops[f.type], f.filter);
+        }
+    });
     window.history.replaceState(window.history.state, '', window.location.pathname + '?' + params.toString());
     return params.toString();
 }""", Output("reports-url", "data"), Input("reports-name", "value"), Input("reports-from", "value"),
-           Input("reports-to", "value"), Input("reports-entity", "value"), State("reports-kinds", "data"),
-           prevent_initial_call=True)
+           Input("reports-to", "value"), Input("reports-entity", "value"), Input(GRID, "filterModel"),
+           State("reports-kinds", "data"), prevent_initial_call=True)
 
 
 def _ids(name: str, entity: str | None) -> dict:
@@ -63,14 +75,17 @@ def _ids(name: str, entity: str | None) -> dict:
 
 
 @callback(Output("reports-content", "children"), Input("reports-name", "value"), Input("reports-from", "value"),
-          Input("reports-to", "value"), Input("reports-entity", "value"), audience="any")
-def render(scope, name, start, end, entity):
+          Input("reports-to", "value"), Input("reports-entity", "value"), State("reports-drill", "data"),
+          audience="any")
+def render(scope, name, start, end, entity, drill):
     ids = _ids(name, entity)
     # no rows (limit 0): run through report_page only for its access checks; the grid asks for its rows
     checked = report_page(name, scope=scope, engine=warehouse(), start=start, end=end, limit=0,
                           cache=report_cache(), **ids)
+    # the URL's column filters hold for the report they were written for (the server applies them, as any)
+    model = (drill or {}).get("model") if (drill or {}).get("report") == name else None
     return grids.paged_grid(checked.report, grid_id=GRID, href=ui.export_href(name, start=start, end=end, **ids),
-                            deidentified=scope.deidentified)
+                            deidentified=scope.deidentified, filter_model=model if isinstance(model, dict) else None)
 
 
 @callback(Output(GRID, "getRowsResponse"), Output(f"{GRID}-csv", "href"), Output(f"{GRID}-status", "children"),

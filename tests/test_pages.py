@@ -417,6 +417,15 @@ def _text(tree) -> str:
     return ""
 
 
+def _hrefs(tree) -> list[str]:
+    if isinstance(tree, dict):
+        own = [tree["href"]] if isinstance(tree.get("href"), str) else []
+        return own + [h for v in tree.values() for h in _hrefs(v)]
+    if isinstance(tree, list):
+        return [h for v in tree for h in _hrefs(v)]
+    return []
+
+
 def test_claim_page_shows_the_lifecycle_and_reason_codes_in_words(app):
     client = logged_in(app, "practice")
     page = _routed(client, app, "/practice/claims/C2", "")
@@ -456,3 +465,52 @@ def test_claim_search_lists_the_claims_of_an_era(app):
     assert page["claim-search-message"]["children"] == "3 claims found."
     links = [v["href"] for v in page.values() if isinstance(v.get("href"), str) and "/practice/claims/" in v["href"]]
     assert sorted(links) == [f"/practice/claims/{c}?practice=111111111" for c in ("C7", "C8", "C9")]
+
+
+def test_cards_and_charts_open_the_claims_behind_them(app):
+    """Issue 12 item 1: the denial-rate card opens the denied claims, A/R over 90 the open claims over 90 days,
+    with the page's period and practice; the aging chart's bars carry their payer, the denial chart's bars their
+    code, for the browser to open (ui.drill_on_click)."""
+    client = logged_in(app, "practice")
+    values = values_for("practice", P1)
+    hrefs = _hrefs(call(client, app, "practice-cards.children", values).get_json())
+    assert "/reports?report=denied-claims&from=2026-01&to=2026-03&practice=111111111" in hrefs
+    assert "/reports?report=open-claims&from=2026-01&to=2026-03&practice=111111111&age_days.gt=90" in hrefs
+    assert "/reports?report=open-claims&from=2026-01&to=2026-03&practice=111111111" in hrefs  # A/R balance
+    aging = call(client, app, "practice-aging-box.children", values).get_json()
+    figure = component_props(aging)["practice-aging"]["figure"]
+    assert {(t["name"], t["customdata"][0][0]) for t in figure["data"]} == {("ACME", "ACME"), ("Patient", "Patient")}
+    denials = component_props(call(client, app, "practice-denials-box.children", values).get_json())
+    assert sorted(map(tuple, denials["practice-denials"]["figure"]["data"][0]["customdata"])) == [
+        ("CO", "16"), ("CO", "50"), ("CO", "97")]
+    for graph in ("practice-aging", "practice-denials", "practice-trend"):
+        code, args, _ = registry.CLIENTSIDE[f"{graph}-drill.data"]
+        assert str(args[1]) == f"{graph}.clickData"
+        assert "window.location.assign('/reports?'" in code
+
+
+def test_a_drill_down_url_opens_the_grid_filtered_on_the_server(app):
+    """/reports?report=open-claims&…&payer=ACME&age_days.gt=20: the grid opens with that filter model, and its
+    rows are the claims behind the cell (C3, 25 days; C4 at 8 days is left out); claim ids open claim pages."""
+    client = logged_in(app, "practice")
+    page = _routed(client, app, "/reports",
+                   "?report=open-claims&from=2026-01&to=2026-02&practice=111111111&payer=ACME&age_days.gt=20")
+    model = page["reports-drill"]["data"]["model"]
+    assert model == {"payer": {"filterType": "text", "type": "equals", "filter": "ACME"},
+                     "age_days": {"filterType": "number", "type": "greaterThan", "filter": 20.0}}
+    content = component_props(call(client, app, "reports-content.children", {
+        "reports-name.value": "open-claims", "reports-from.value": "2026-01", "reports-to.value": "2026-02",
+        "reports-entity.value": P1, "reports-drill.data": page["reports-drill"]["data"]}).get_json())
+    grid = content["grid-report"]
+    assert grid["filterModel"] == model
+    assert next(c for c in grid["columnDefs"] if c["field"] == "claim_id")["cellRenderer"] == "ClaimLink"
+    rows = grid_rows(client, app, "grid-report", {
+        "grid-report.getRowsRequest": {**FIRST_BLOCK, "filterModel": model}, "reports-name.value": "open-claims",
+        "reports-from.value": "2026-01", "reports-to.value": "2026-02", "reports-entity.value": P1})
+    assert [(r["claim_id"], r["age_days"], r["balance"]) for r in rows["grid-report"]["getRowsResponse"]["rowData"]] \
+        == [("C3", 25, 300.0)]
+    # a filter the report does not have is refused, naming it; so is a number that is not one
+    assert "'nonesuch' is not a filter" in _routed(client, app, "/reports",
+                                                   "?report=open-claims&nonesuch=1")["no-access"]["children"]
+    assert "needs a number" in _routed(client, app, "/reports",
+                                       "?report=open-claims&age_days.gt=ninety")["no-access"]["children"]

@@ -57,6 +57,10 @@ class Kpi:
     # the monthly series: a month's value is over the months ending with it (1: the month alone); a period's
     # value is always over the period
     trailing_months: int = 1
+    # the claims behind the number: a claim-level report and its column filters (URL form: column=value for a
+    # text column, column.gt=N for a number), opened from the card with the page's filters
+    claims: str = ""
+    claims_filter: tuple[tuple[str, str], ...] = ()
 
     @property
     def decimals(self) -> int:
@@ -102,12 +106,12 @@ PRACTICE_KPIS: tuple[Kpi, ...] = (
         "A/R at the month end (credit balances excluded) ÷ average daily gross charges of the 3 months ending "
         "then (their charges ÷ their days)",
         "AAFP; MGMA (gross-charges method)", higher_is_better=False, good=40, warn=50,
-        benchmark="< 50; 30–40 preferred", at_period_end=True),
+        benchmark="< 50; 30–40 preferred", at_period_end=True, claims="open-claims"),
     Kpi("ar_over_90_pct", "A/R over 90 days", "ar_over_90", "ar_balance", "rate",
         "A/R from dates of service more than 90 days before the month end ÷ A/R (credit balances excluded "
         "from both)",
         "kpi-reference (vendor guidance)", higher_is_better=False, good=0.15, warn=0.25, benchmark="10–20%",
-        at_period_end=True),
+        at_period_end=True, claims="open-claims", claims_filter=(("age_days.gt", "90"),)),
     # a 3-month window because payments trail their charges by one to two months: a month's payments over the
     # same month's charges swings above 100% and below 85% with the charge volume alone (MGMA's own figure is
     # annual; 3 months is the rolling window kpi-reference gives for days in A/R)
@@ -124,7 +128,7 @@ PRACTICE_KPIS: tuple[Kpi, ...] = (
         "denial CAS; or in part: a denial CAS on a paid claim or one of its service lines) ÷ claims first "
         "adjudicated, by month of the first 835", "HFMA claim-integrity task force (2020); kpi-reference (read the "
         "CAS segments, not CLP02 alone)",
-        higher_is_better=False, good=0.05, warn=0.10, benchmark="< 5% good, 5–10% typical"),
+        higher_is_better=False, good=0.05, warn=0.10, benchmark="< 5% good, 5–10% typical", claims="denied-claims"),
     Kpi("line_denial_rate", "Denial rate (service lines)", "lines_denied", "lines_adjudicated", "rate",
         "service lines denied on first adjudication (a line with a denial CAS, or every line of a claim denied "
         "in full) ÷ service lines first adjudicated (the 835's SVC lines; without them the claim's billed lines)",

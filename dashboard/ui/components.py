@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from urllib.parse import urlencode
@@ -9,7 +10,7 @@ from urllib.parse import urlencode
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 import plotly.io as pio
-from dash import Input, Output, dcc, html
+from dash import Input, Output, State, dcc, html
 
 from dashboard.metrics.kpis import Kpi
 from dashboard.ui import registry
@@ -75,21 +76,63 @@ def kpi_card(title: str, value: str, *, note: str | None = None, status: str | N
     )
 
 
-def kpi_tile(kpi: Kpi, value: float | None) -> dbc.Card:
+def kpi_tile(kpi: Kpi, value: float | None, *, claims_href: str | None = None) -> dbc.Card:
     """A card for a registry KPI: its label, value, benchmark band colour, and its formula and source
-    behind an info mark (a native tooltip: readable with a mouse, a keyboard focus or a screen reader)."""
+    behind an info mark (a native tooltip: readable with a mouse, a keyboard focus or a screen reader);
+    ``claims_href`` adds a link to the claims behind it."""
     info = html.Span("i", title=f"{kpi.formula}. Source: {kpi.source}.", tabIndex="0",
                      className="kpi-info", **{"aria-label": f"How {kpi.label} is computed"})
     card = kpi_card(kpi.label, kpi.format(value), note=f"benchmark {kpi.benchmark}" if kpi.benchmark else None,
                     status=kpi.status(value))
     card.children.children[0].children = [kpi.label, info]
+    if claims_href:
+        card.children.children.append(claims_link(claims_href, kpi.label))
     return card
+
+
+def claims_link(href: str, label: str) -> html.A:
+    return html.A("See the claims →", href=href, className="small claims-link",
+                  **{"aria-label": f"See the claims behind {label}"})
 
 
 def export_href(report: str, *, start: str | None, end: str | None, practice: str | None = None,
                 employer: str | None = None) -> str:
     params = {k: v for k, v in (("from", start), ("to", end), ("practice", practice), ("employer", employer)) if v}
     return f"/export/{report}.csv" + (f"?{urlencode(params)}" if params else "")
+
+
+def drill_href(report: str, *, start: str | None, end: str | None, practice: str | None = None,
+               employer: str | None = None, **column_filters: str) -> str:
+    """The claims behind a number: the report's page with the same filters and, for its grid, column filters
+    (``payer="BCBS"``, ``**{"age_days.gt": "90"}``; see dashboard.ui.grids.filter_model_from_query)."""
+    params = {"report": report, **{k: v for k, v in (("from", start), ("to", end), ("practice", practice),
+                                                     ("employer", employer)) if v}, **column_filters}
+    return f"/reports?{urlencode(params)}"
+
+
+def drill_on_click(graph_id: str, prefix: str, report: str, point_params: dict[str, str], *,
+                   month_from_x: bool = False) -> None:
+    """Clicking a point of chart ``graph_id`` opens the claims behind it: ``report`` on the reports page with the
+    filter bar's period and practice (``prefix``-from/-to/-entity) and, from the point, the column filters
+    ``point_params`` (URL name -> JavaScript over the clicked point ``p``, e.g. ``{"payer": "p.customdata[0]"}``).
+    ``month_from_x``: the point is a month (p.x), which becomes the period. Runs in the browser (the reports
+    page checks everything again); called once per chart, at import."""
+    sets = "".join(f"params.set({json.dumps(name)}, String({expr}));" for name, expr in point_params.items())
+    code = """function(click, start, end, entity) {
+        if (!click || !click.points || !click.points.length) { return window.dash_clientside.no_update; }
+        const p = click.points[0];
+        const params = new URLSearchParams();
+        params.set('report', REPORT);
+        params.set('from', MONTH ? String(p.x) : (start || '')); params.set('to', MONTH ? String(p.x) : (end || ''));
+        if (entity) { params.set('practice', entity); }
+        SETS
+        window.location.assign('/reports?' + params.toString());
+        return params.toString();
+    }""".replace("REPORT", json.dumps(report)).replace("MONTH", "true" if month_from_x else "false") \
+        .replace("SETS", sets)
+    registry.clientside(code, Output(f"{graph_id}-drill", "data"), Input(graph_id, "clickData"),
+                        State(f"{prefix}-from", "value"), State(f"{prefix}-to", "value"),
+                        State(f"{prefix}-entity", "value"), prevent_initial_call=True)
 
 
 def month_options(months: Sequence[str]) -> list[dict]:
@@ -185,13 +228,15 @@ def describe(fig: go.Figure) -> str:
     return " ".join(parts)
 
 
-def graph(fig: go.Figure, graph_id: str) -> html.Figure:
+def graph(fig: go.Figure, graph_id: str, *, hint: str | None = None) -> html.Figure:
     """The chart, its mode bar down the right edge (never over the title, at any width), and its text
-    alternative (:func:`describe`) for screen readers beside it."""
+    alternative (:func:`describe`) for screen readers beside it; ``hint`` says what a click on it opens."""
     fig.update_layout(modebar={"orientation": "v"})
     figure = fig.to_plotly_json()
     figure["layout"]["template"] = TEMPLATE
     return html.Figure([
-        dcc.Graph(figure=figure, id=graph_id, config={"displaylogo": False, "responsive": True}),
+        dcc.Graph(figure=figure, id=graph_id, config={"displaylogo": False, "responsive": True},
+                  className="drillable" if hint else None),
         html.Figcaption(describe(fig), id=f"{graph_id}-text", className="visually-hidden"),
+        *([html.Div(hint, className="small text-muted", id=f"{graph_id}-hint")] if hint else []),
     ], className="m-0")

@@ -71,12 +71,49 @@ def column_defs(report: Report, *, deidentified: bool) -> list[dict]:
             col["type"] = "rightAligned"
         elif unit == "number":
             col["type"] = "rightAligned"
+        if name == "claim_id":  # each claim opens its page (assets/dashAgGridComponentFunctions.js)
+            col["cellRenderer"] = "ClaimLink"
         defs.append(col)
     return defs
 
 
-def paged_grid(report: Report, *, grid_id: str, href: str, deidentified: bool) -> html.Div:
-    """The report's grid (columns only: rows come a block at a time) with its CSV link for the same filters."""
+# A drill-down's column filters in a URL: column=value (a text column: equals) or column.op=N (a number column)
+URL_NUMBER_OPS = {"eq": "equals", "gt": "greaterThan", "gte": "greaterThanOrEqual", "lt": "lessThan",
+                  "lte": "lessThanOrEqual"}
+URL_RESERVED = frozenset({"report", "from", "to", "practice", "employer"})
+
+
+def filter_model_from_query(report: Report, query: dict, *, deidentified: bool) -> dict:
+    """AG Grid's filterModel for the column filters a URL names (``/reports?report=open-claims&payer=BCBS&
+    age_days.gt=90``): the grid opens filtered, the server applies them like any filter the user sets. A name
+    that is not a filterable column of the report, or a value that does not fit it, is BadInput."""
+    columns = set(sortable_columns(report, deidentified=deidentified))
+    model: dict = {}
+    for key, value in query.items():
+        if key in URL_RESERVED:
+            continue
+        column, _, op = key.partition(".")
+        if column not in columns or not isinstance(value, str):
+            raise BadInput(f"{key!r} is not a filter of the report {report.name!r}")
+        if _unit(report, column) == "text":
+            if op:
+                raise BadInput(f"{key!r}: a text column is filtered as {column}=value")
+            model[column] = {"filterType": "text", "type": "equals", "filter": value}
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            raise BadInput(f"{key!r} needs a number, got {value!r}") from None
+        if op not in ("", *URL_NUMBER_OPS) or not math.isfinite(number):
+            raise BadInput(f"{key!r}: a number filter is {column}.OP=N, OP one of {', '.join(URL_NUMBER_OPS)}")
+        model[column] = {"filterType": "number", "type": URL_NUMBER_OPS[op or "eq"], "filter": number}
+    return model
+
+
+def paged_grid(report: Report, *, grid_id: str, href: str, deidentified: bool,
+               filter_model: dict | None = None) -> html.Div:
+    """The report's grid (columns only: rows come a block at a time) with its CSV link for the same filters;
+    ``filter_model`` opens it filtered (a drill-down, see :func:`filter_model_from_query`)."""
     return html.Div([
         html.Div([
             html.H5(report.title, className="mb-0"),
@@ -87,6 +124,7 @@ def paged_grid(report: Report, *, grid_id: str, href: str, deidentified: bool) -
         html.Div(id=f"{grid_id}-status"),
         dag.AgGrid(
             id=grid_id, rowModelType="infinite", columnDefs=column_defs(report, deidentified=deidentified),
+            filterModel=filter_model or {},
             defaultColDef={"minWidth": 110, "flex": 1, "resizable": True,
                            "filterParams": {"maxNumConditions": 2, "buttons": ["reset"]}},
             dashGridOptions={"pagination": True, "paginationPageSize": VIEW_ROWS,
