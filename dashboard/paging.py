@@ -77,6 +77,58 @@ def clamp(offset: int, limit: int) -> tuple[int, int]:
     return max(int(offset), 0), min(max(int(limit), 0), MAX_ROWS)
 
 
+# --- in a URL: a drill-down's or an export's column filters ------------------------------------------------
+# column=value (text equals, number equals) or column.OP=value, one condition per column
+URL_OPS = {"text": {"eq": "equals", "ne": "notEqual", "contains": "contains", "starts": "startsWith",
+                    "ends": "endsWith"},
+           "number": {"eq": "equals", "ne": "notEqual", "gt": "greaterThan", "gte": "greaterThanOrEqual",
+                      "lt": "lessThan", "lte": "lessThanOrEqual"}}
+
+
+def filters_from_query(query: Mapping[str, str], kinds: Mapping[str, str], *,
+                       reserved: frozenset[str] = frozenset()) -> tuple[ColumnFilter, ...]:
+    """Column filters from URL parameters, ``kinds`` naming each filterable column's kind (text | number); the
+    ``reserved`` names (the period, the entity) are not filters. Any other name, or a value that does not fit
+    its column, is BadInput naming it."""
+    out = []
+    for key, value in query.items():
+        if key in reserved:
+            continue
+        column, _, short = key.partition(".")
+        if column not in kinds or not isinstance(value, str):
+            raise BadInput(f"{key!r} is not a filter of this report")
+        kind = kinds[column]
+        op = URL_OPS[kind].get(short or "eq")
+        if op is None:
+            raise BadInput(f"{key!r}: a {kind} filter is {column}=value or {column}.OP=value, OP one of "
+                           f"{', '.join(URL_OPS[kind])}")
+        if kind == "number":
+            try:
+                number = float(value)
+            except ValueError:
+                raise BadInput(f"{key!r} needs a number, got {value!r}") from None
+            out.append(ColumnFilter(column, (Condition("number", op, number),)))
+        else:
+            out.append(ColumnFilter(column, (Condition("text", op, value),)))
+    return tuple(out)
+
+
+def query_from_filters(filters: Sequence[ColumnFilter]) -> dict[str, str] | None:
+    """The URL parameters of ``filters`` (:func:`filters_from_query`'s inverse), or None when one cannot be said
+    in a URL (two conditions on a column, blank, a range)."""
+    out = {}
+    for f in filters:
+        if len(f.conditions) != 1:
+            return None
+        cond = f.conditions[0]
+        short = {op: s for s, op in URL_OPS[cond.kind].items()}.get(cond.op)
+        if short is None:
+            return None
+        value = cond.value if cond.kind == "text" else f"{float(cond.value):g}"
+        out[f.column if short == "eq" else f"{f.column}.{short}"] = str(value)
+    return out
+
+
 # --- on a DataFrame --------------------------------------------------------------------------------------
 
 def _frame_condition(values: pd.Series, cond: Condition) -> pd.Series:
@@ -107,12 +159,9 @@ def _text(value) -> str:
     return str(value)
 
 
-def frame_page(frame: pd.DataFrame, *, sort: Sequence[Sort] = (), filters: Sequence[ColumnFilter] = (),
-               offset: int = 0, limit: int = MAX_ROWS) -> tuple[pd.DataFrame, int]:
-    """The rows ``offset`` … ``offset + limit`` of ``frame`` filtered and sorted (stable: ties keep the
-    frame's own order), and how many rows match."""
-    check_columns(list(frame.columns), sort, filters)
-    offset, limit = clamp(offset, limit)
+def frame_filter(frame: pd.DataFrame, filters: Sequence[ColumnFilter]) -> pd.DataFrame:
+    """The rows of ``frame`` every filter keeps (in the frame's order)."""
+    check_columns(list(frame.columns), (), filters)
     keep = pd.Series(True, index=frame.index)
     for f in filters:
         parts = [_frame_condition(frame[f.column], c) for c in f.conditions]
@@ -121,7 +170,16 @@ def frame_page(frame: pd.DataFrame, *, sort: Sequence[Sort] = (), filters: Seque
             for part in parts[1:]:
                 combined = (combined | part) if f.join == "or" else (combined & part)
             keep &= combined
-    out = frame[keep]
+    return frame[keep]
+
+
+def frame_page(frame: pd.DataFrame, *, sort: Sequence[Sort] = (), filters: Sequence[ColumnFilter] = (),
+               offset: int = 0, limit: int = MAX_ROWS) -> tuple[pd.DataFrame, int]:
+    """The rows ``offset`` … ``offset + limit`` of ``frame`` filtered and sorted (stable: ties keep the
+    frame's own order), and how many rows match."""
+    check_columns(list(frame.columns), sort, filters)
+    offset, limit = clamp(offset, limit)
+    out = frame_filter(frame, filters)
     if sort:
         out = out.sort_values([s.column for s in sort], ascending=[not s.descending for s in sort],
                               kind="stable", na_position="last")

@@ -165,18 +165,24 @@ def security_headers(response: Response) -> Response:
 
 
 def export_report(name: str):
-    """GET /export/<name>.csv?from=YYYY-MM&to=YYYY-MM&practice=ID&employer=ID, streamed."""
+    """GET /export/<name>.csv?from=YYYY-MM&to=YYYY-MM&practice=ID&employer=ID and the grid's column filters
+    (payer=BCBS&age_days.gt=90, see dashboard.paging.filters_from_query), streamed."""
+    from dashboard.ui import grids  # the grid's columns and their filter kinds
+
     services = current_app.extensions["dashboard"]
     scope = access.current_scope()
+    access.require_audience(scope, reports.get_report(name).audience)  # before saying anything of its columns
+    filters = grids.query_filters(reports.get_report(name), request.args.to_dict(), deidentified=scope.deidentified)
     result = reports.export_report(
         name, scope=scope, engine=services.warehouse(), start=request.args.get("from"),
         end=request.args.get("to"), practice=request.args.getlist("practice") or None,
-        employer=request.args.getlist("employer") or None, cache=services.report_cache,
+        employer=request.args.getlist("employer") or None, filters=filters, cache=services.report_cache,
     )
     service.audit(services.app_db, "export", user_id=scope.user_id, email=scope.email, ip=views.client_ip(),
                   detail={"report": name, "from": f"{result.filters.start:%Y-%m}", "to": f"{result.filters.end:%Y-%m}",
                           "practices": list(result.filters.practice_ids or []),
-                          "employers": list(result.filters.employer_ids or []), "rows": result.rows})
+                          "employers": list(result.filters.employer_ids or []), "rows": result.rows,
+                          "column_filters": sorted(f.column for f in filters)})
     filename = f"{name}_{result.filters.start:%Y-%m}_{result.filters.end:%Y-%m}.csv"
     return Response(stream_with_context(result.body), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from dash import Input, Output, State, dcc, html
 
+from dashboard import paging
 from dashboard.errors import NotFound
 from dashboard.reports import get_report, report_page, reports_for
 from dashboard.ui import components as ui
@@ -53,17 +56,18 @@ clientside("""function(name, start, end, entity, model, kinds) {
     const params = new URLSearchParams();
     params.set('report', name || ''); params.set('from', start || ''); params.set('to', end || '');
     if (entity) { params.set((kinds || {})[name] || 'practice', entity); }
-    const ops = {equals: 'eq', greaterThan: 'gt', greaterThanOrEqual: 'gte', lessThan: 'lt', lessThanOrEqual: 'lte'};
+    const ops = OPS;
     Object.entries(model || {}).forEach(function([column, f]) {
-        if (!f || f.conditions) { return; }  // two conditions on a column: not written to the URL
-        if (f.filterType === 'text' && f.type === 'equals') { params.set(column, f.filter); }
-        else if (f.filterType === 'number' && ops[f.type]) {
-            params.set(f.type === 'equals' ? column : column + '.' + ops[f.type], f.filter);
-        }
+        if (!f || f.conditions || !ops[f.filterType]) { return; }  // two conditions: not said in a URL
+        const short = ops[f.filterType][f.type];
+        if (short === undefined || f.filter === undefined || f.filter === null) { return; }
+        params.set(short === 'eq' ? column : column + '.' + short, f.filter);
     });
     window.history.replaceState(window.history.state, '', window.location.pathname + '?' + params.toString());
     return params.toString();
-}""", Output("reports-url", "data"), Input("reports-name", "value"), Input("reports-from", "value"),
+}""".replace("OPS", json.dumps({kind: {op: short for short, op in ops.items()}
+                                for kind, ops in paging.URL_OPS.items()})),
+           Output("reports-url", "data"), Input("reports-name", "value"), Input("reports-from", "value"),
            Input("reports-to", "value"), Input("reports-entity", "value"), Input(GRID, "filterModel"),
            State("reports-kinds", "data"), prevent_initial_call=True)
 

@@ -514,3 +514,38 @@ def test_a_drill_down_url_opens_the_grid_filtered_on_the_server(app):
                                                    "?report=open-claims&nonesuch=1")["no-access"]["children"]
     assert "needs a number" in _routed(client, app, "/reports",
                                        "?report=open-claims&age_days.gt=ninety")["no-access"]["children"]
+
+
+def test_a_drill_downs_csv_holds_the_rows_its_grid_shows(app):
+    """The grid's CSV link carries its column filters (as a URL says them), and the export applies them: in SQL
+    for claim-level reports, on the frame for the others; a filter a report does not have is refused."""
+    client = logged_in(app, "practice")
+    base = "from=2026-01&to=2026-02&practice=111111111"
+    claims_csv = client.get(f"/export/open-claims.csv?{base}&payer=ACME&age_days.gt=20").get_data(as_text=True)
+    assert [line.split(",")[1] for line in claims_csv.splitlines()[1:]] == ["C3"]
+    unfiltered = client.get(f"/export/open-claims.csv?{base}").get_data(as_text=True)
+    assert len(unfiltered.splitlines()) == 4  # C5, C3, C4
+    aging_csv = client.get(f"/export/ar-aging.csv?{base}&payer=Patient").get_data(as_text=True).splitlines()
+    assert len(aging_csv) == 2
+    assert aging_csv[1].split(",")[1:3] == ["Patient", "120+"]
+    refused = client.get(f"/export/open-claims.csv?{base}&nonesuch=1")
+    assert refused.status_code == 400
+    assert "'nonesuch' is not a filter" in refused.get_data(as_text=True)
+    # the grid's own link, for the filter the user set in it
+    request = {**FIRST_BLOCK, "filterModel": {"payer": {"filterType": "text", "type": "equals", "filter": "ACME"},
+                                             "age_days": {"filterType": "number", "type": "greaterThan",
+                                                          "filter": 20}}}
+    out = grid_rows(client, app, "grid-report", {
+        "grid-report.getRowsRequest": request, "reports-name.value": "open-claims", "reports-from.value": "2026-01",
+        "reports-to.value": "2026-02", "reports-entity.value": P1})
+    path, _, query = out["grid-report-csv"]["href"].partition("?")
+    assert path == "/export/open-claims.csv"
+    assert sorted(query.split("&")) == sorted(f"{base}&payer=ACME&age_days.gt=20".split("&"))
+    two = {**FIRST_BLOCK, "filterModel": {"payer": {"filterType": "text", "operator": "OR", "conditions": [
+        {"filterType": "text", "type": "equals", "filter": "ACME"},
+        {"filterType": "text", "type": "equals", "filter": "Patient"}]}}}
+    out = grid_rows(client, app, "grid-report", {
+        "grid-report.getRowsRequest": two, "reports-name.value": "open-claims", "reports-from.value": "2026-01",
+        "reports-to.value": "2026-02", "reports-entity.value": P1})
+    assert out["grid-report-csv"]["href"] == f"/export/open-claims.csv?{base}"
+    assert "not applied" in str(out["grid-report-status"]["children"])

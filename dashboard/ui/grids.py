@@ -17,6 +17,7 @@ import json
 import math
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
@@ -77,37 +78,26 @@ def column_defs(report: Report, *, deidentified: bool) -> list[dict]:
     return defs
 
 
-# A drill-down's column filters in a URL: column=value (a text column: equals) or column.op=N (a number column)
-URL_NUMBER_OPS = {"eq": "equals", "gt": "greaterThan", "gte": "greaterThanOrEqual", "lt": "lessThan",
-                  "lte": "lessThanOrEqual"}
-URL_RESERVED = frozenset({"report", "from", "to", "practice", "employer"})
+URL_RESERVED = frozenset({"report", "from", "to", "practice", "employer"})  # the page's own parameters
+
+
+def column_kinds(report: Report, *, deidentified: bool) -> dict[str, str]:
+    """Each column a grid can filter, with its filter's kind (text | number), as the grid's column filters are."""
+    return {name: "text" if _unit(report, name) == "text" else "number"
+            for name in sortable_columns(report, deidentified=deidentified)}
+
+
+def query_filters(report: Report, query: dict, *, deidentified: bool) -> tuple[paging.ColumnFilter, ...]:
+    """The column filters a URL names (``/reports?report=open-claims&payer=BCBS&age_days.gt=90``, and the
+    same on its CSV link): paging.filters_from_query over this report's filterable columns."""
+    return paging.filters_from_query(query, column_kinds(report, deidentified=deidentified), reserved=URL_RESERVED)
 
 
 def filter_model_from_query(report: Report, query: dict, *, deidentified: bool) -> dict:
-    """AG Grid's filterModel for the column filters a URL names (``/reports?report=open-claims&payer=BCBS&
-    age_days.gt=90``): the grid opens filtered, the server applies them like any filter the user sets. A name
-    that is not a filterable column of the report, or a value that does not fit it, is BadInput."""
-    columns = set(sortable_columns(report, deidentified=deidentified))
-    model: dict = {}
-    for key, value in query.items():
-        if key in URL_RESERVED:
-            continue
-        column, _, op = key.partition(".")
-        if column not in columns or not isinstance(value, str):
-            raise BadInput(f"{key!r} is not a filter of the report {report.name!r}")
-        if _unit(report, column) == "text":
-            if op:
-                raise BadInput(f"{key!r}: a text column is filtered as {column}=value")
-            model[column] = {"filterType": "text", "type": "equals", "filter": value}
-            continue
-        try:
-            number = float(value)
-        except ValueError:
-            raise BadInput(f"{key!r} needs a number, got {value!r}") from None
-        if op not in ("", *URL_NUMBER_OPS) or not math.isfinite(number):
-            raise BadInput(f"{key!r}: a number filter is {column}.OP=N, OP one of {', '.join(URL_NUMBER_OPS)}")
-        model[column] = {"filterType": "number", "type": URL_NUMBER_OPS[op or "eq"], "filter": number}
-    return model
+    """AG Grid's filterModel for the column filters a URL names: the grid opens filtered, and the server applies
+    them as any filter the user sets."""
+    return {f.column: {"filterType": c.kind, "type": c.op, "filter": c.value}
+            for f in query_filters(report, query, deidentified=deidentified) for c in f.conditions}
 
 
 def paged_grid(report: Report, *, grid_id: str, href: str, deidentified: bool,
@@ -190,7 +180,15 @@ def rows_response(scope, name: str, request: Any, *, start: str | None, end: str
         return EMPTY, href, dbc.Alert(str(exc), color="danger", className="py-1 small")
     if problem is not None:
         return EMPTY, href, dbc.Alert(str(problem), color="danger", className="py-1 small")
-    return {"rowData": records(page.frame), "rowCount": page.row_count}, href, None
+    # the CSV holds the rows the grid shows: its column filters go on the link, as a URL says them
+    said = paging.query_from_filters(filters)
+    note = None
+    if said:
+        href += ("&" if "?" in href else "?") + urlencode(said)
+    elif said is None:
+        note = html.Div("The CSV has every row of the period: a filter with two conditions or a range is not "
+                        "applied to it.", className="small text-muted")
+    return {"rowData": records(page.frame), "rowCount": page.row_count}, href, note
 
 
 def register_grid(module: str, report: str, *, grid_id: str, prefix: str, audience: str, entity: str,
