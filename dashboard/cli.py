@@ -200,6 +200,42 @@ def marts_refresh(if_needed: bool) -> None:
 
 
 @cli.group()
+def payers() -> None:
+    """Payers' contract terms the worklists count with (appeal and follow-up days)."""
+
+
+@payers.command("list")
+def payers_list() -> None:
+    """Every payer with its appeal and follow-up days and where they come from (contract or default)."""
+    from dashboard.warehouse.engine import reader_engine
+    from dashboard.warehouse.payer_rules import payer_rules
+
+    engine = reader_engine(load_settings().warehouse_url)
+    try:
+        with engine.connect() as conn:
+            click.echo(payer_rules(conn).to_string(index=False))
+    finally:
+        engine.dispose()
+
+
+@payers.command("set")
+@click.argument("payer_id")
+@click.option("--appeal-days", type=int, help="Days from a denial's 835 to the last day to appeal it.")
+@click.option("--follow-up-days", type=int, help="Days after the 837 without an 835 before a claim is followed up.")
+@click.option("--clear", is_flag=True, help="Forget this payer's terms: its type's defaults apply again.")
+def payers_set(payer_id: str, appeal_days: int | None, follow_up_days: int | None, clear: bool) -> None:
+    """Set a payer's contract terms (the worklists use them from the next request)."""
+    from dashboard.warehouse.loaders.transaction import load_transaction
+    from dashboard.warehouse.payer_rules import set_payer_rule
+
+    if not clear and appeal_days is None and follow_up_days is None:
+        raise BadInput("give --appeal-days, --follow-up-days or --clear")
+    with load_transaction(load_settings().warehouse_url) as conn:
+        set_payer_rule(conn, payer_id=payer_id, appeal_days=appeal_days, follow_up_days=follow_up_days, clear=clear)
+    click.echo(f"{payer_id}: " + ("defaults apply" if clear else "terms saved"))
+
+
+@cli.group()
 def users() -> None:
     """Manage user accounts."""
 

@@ -70,6 +70,16 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            "Each claim with a balance owed at the end of the period, by party (its payer, or Patient), with its "
            "age from the date of service: the claims behind A/R and its aging.", money=("balance",),
            claim_level=True),
+    Report("denial-worklist", "Denial worklist (open denials)", "practice", pm.DENIAL_WORKLIST_PAGED,
+           pm.denial_worklist,
+           "Claims whose latest 835 denied them, in full or in part, that the payer still owes on: most recoverable "
+           "first while the appeal window is open (the denial's date + the payer's appeal days), then appealed, "
+           "then expired; with the denial codes, the reason and the remark's meaning. As the claims stand now, "
+           "days counted to the end of the period.", money=("denied_amount", "recoverable"), claim_level=True),
+    Report("ar-follow-up", "A/R follow-up (no payer answer)", "practice", pm.AR_FOLLOW_UP_PAGED, pm.ar_follow_up,
+           "Claims sent to a payer that has not answered (no 835) for at least its follow-up days, oldest and "
+           "largest first. As the claims stand now, days counted to the end of the period.",
+           money=("charge", "balance"), claim_level=True),
     Report("adjustments", "Adjustments (CAS)", "practice", _ADJ_COLUMNS, pm.adjustments,
            "Every 835 CAS adjustment by month, payer, group code and reason code.", money=("amount",)),
     Report("denials", "Denials", "practice", _ADJ_COLUMNS, pm.denials,
@@ -367,11 +377,15 @@ class ClaimRows:
     columns: tuple[str, ...]  # the columns a page can be sorted and filtered on
     rows: Callable[[Filters], sa.Subquery]  # the scope's and period's rows, unordered
     order: tuple[str, ...]  # the report's own order; it identifies a row
+    descending: tuple[str, ...] = ()  # columns of that order ranked high first (a worklist's ranking)
 
 
 PAGED_IN_SQL: dict[str, ClaimRows] = {
     "denied-claims": ClaimRows(pm.denied_claims_page, pm.DENIED_CLAIMS_PAGED, pm.denied_claims_rows,
                                pm.DENIED_CLAIMS_ORDER),
+    "denial-worklist": ClaimRows(pm.denial_worklist_page, pm.DENIAL_WORKLIST_PAGED, pm.denial_worklist_rows,
+                                 pm.DENIAL_WORKLIST_ORDER, pm.DENIAL_WORKLIST_DESCENDING),
+    "ar-follow-up": ClaimRows(pm.ar_follow_up_page, pm.AR_FOLLOW_UP_PAGED, pm.ar_follow_up_rows, pm.AR_FOLLOW_UP_ORDER),
     "open-claims": ClaimRows(pm.open_claims_page, pm.OPEN_CLAIMS_PAGED, pm.open_claims_rows, pm.OPEN_CLAIMS_ORDER),
     "remittances": ClaimRows(pm.remittances_page, pm.REMITTANCES_PAGED, pm.remittances_rows, pm.REMITTANCES_ORDER),
 }
@@ -465,5 +479,6 @@ def export_report(name: str, *, scope: access.Scope, engine: Engine, start: str 
             where = paging.sql_where({name: rows.c[name] for name in claim_rows.columns}, filters)
             rows = sa.select(rows).where(*where).subquery("filtered")
         count = reader.conn.execute(sa.select(sa.func.count()).select_from(rows)).scalar_one()
-    body = exports.iter_query_csv(engine, rows, columns=report.columns, order=claim_rows.order, money=report.money)
+    body = exports.iter_query_csv(engine, rows, columns=report.columns, order=claim_rows.order, money=report.money,
+                                  descending=claim_rows.descending)
     return ReportExport(report, resolved, int(count), body)

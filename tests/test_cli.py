@@ -139,3 +139,33 @@ def test_users_recovery_from_the_host(env, tmp_path, fixture_warehouse_url):
     entries = service.audit_entries(engine)
     assert {"user.unlock", "mfa.reset", "password.set", "user.deactivate"} <= {e["action"] for e in entries}
     assert all(e["email"] == "cli" for e in entries if e["action"] in {"user.unlock", "mfa.reset", "user.deactivate"})
+
+
+def test_payers_terms_set_list_and_clear(env, tmp_path, fixture_warehouse_url):
+    """`dashboard payers set` records a payer's contract terms (on a copy: the shared warehouse stays as it is);
+    the worklist counts with them; an unknown payer or a bad number is one line and nothing changes."""
+    import shutil
+
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(fixture_warehouse_url.removeprefix("duckdb:///"), copy)
+    env = {**env, "DASHBOARD_WAREHOUSE_URL": f"duckdb:///{copy}"}
+    listed = run(env, "payers", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "ACME" in listed.stdout
+    assert "default" in listed.stdout
+    done = run(env, "payers", "set", "ACME", "--follow-up-days", "20")
+    assert done.returncode == 0, done.stderr
+    follow = run(env, "report", "ar-follow-up", "--from", "2026-01", "--to", "2026-03", "--practice", "111111111")
+    assert sorted(r["claim_id"] for r in csv.DictReader(io.StringIO(follow.stdout))) == ["C4", "C6"]
+    acme = next(line for line in run(env, "payers", "list").stdout.splitlines() if line.strip().startswith("ACME"))
+    assert "contract" in acme
+    for args, message in ((("payers", "set", "NOPE", "--appeal-days", "30"), "unknown payer 'NOPE'"),
+                          (("payers", "set", "ACME", "--appeal-days", "0"), "appeal days must be from 1"),
+                          (("payers", "set", "ACME"), "give --appeal-days")):
+        refused = run(env, *args)
+        assert refused.returncode != 0
+        assert message in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+    assert run(env, "payers", "set", "ACME", "--clear").returncode == 0
+    follow = run(env, "report", "ar-follow-up", "--from", "2026-01", "--to", "2026-03", "--practice", "111111111")
+    assert [r["claim_id"] for r in csv.DictReader(io.StringIO(follow.stdout))] == ["C4"]

@@ -353,3 +353,62 @@ def test_each_carc_shows_its_reason_in_frames_and_in_sql_pages(engine):
     reasons = codes.carc_reasons()
     assert len(reasons) == sum(1 for line in codes.CARC_REASONS_FILE.read_text().splitlines()
                                if line and not line.startswith("#")) - 1
+
+
+def test_claim_mart_says_where_each_claim_stands(engine):
+    """mart_claim, one row per claim, worked from the fixture: C2 rejected first, denied, then paid on appeal;
+    C7 partly denied (CO-97 20, remark M15) with 20 owed; C4 sent and never answered; C8 in credit to the patient."""
+    import sqlalchemy as sa
+
+    from dashboard.warehouse import semantic as sem
+
+    with engine.connect() as conn:
+        rows = {r.claim_id: r for r in conn.execute(sa.select(sem.mart_claim).where(
+            sem.mart_claim.c.practice_id == P1))}
+    assert set(rows) == {"C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"}
+    c2 = rows["C2"]
+    assert (c2.first_answer, c2.adjudications, c2.last_outcome, c2.payer_paid, c2.appealed_date) == (
+        "rejected", 2, "paid", 70, D(2026, 2, 1))
+    c7 = rows["C7"]
+    assert (c7.last_outcome, c7.last_denied_amount, c7.denial_codes, c7.top_carc, c7.remark_codes,
+            c7.payer_balance) == ("partially paid", 20, "CO-97", "97", "M15", 20)
+    assert (rows["C3"].last_outcome, rows["C3"].payer_balance) == ("denied", 0)  # written off
+    assert (rows["C4"].adjudications, rows["C4"].last_outcome, rows["C4"].payer_balance) == (0, None, 150)
+    assert (rows["C8"].payer_balance, rows["C8"].patient_balance) == (0, -30)
+
+
+def test_worklists_rank_open_denials_and_unanswered_claims(engine):
+    """At the end of March: the denial worklist holds C7 (CO-97, 20 recoverable; ACME is commercial, so 90 days
+    to appeal from 2026-03-24: 2026-06-22, 83 days left); C3's denial is written off, C2's paid on appeal. The
+    follow-up list holds C4 (sent 2026-02-21, 38 days without an answer ≥ 30); C6 (sent 2026-03-11, 20 days)
+    is not due yet. A payer's own terms change the clocks."""
+    from dashboard.warehouse.payer_rules import payer_rules, set_payer_rule
+
+    den = run(engine, pm.denial_worklist)
+    assert den[["claim_id", "denial_codes", "recoverable", "appeal_by", "days_left", "appeal_status"]].values.tolist() \
+        == [["C7", "CO-97", 20.0, D(2026, 6, 22), 83, "open"]]
+    assert den.iloc[0]["reason"] == "bundling: included in another service's payment"
+    assert den.iloc[0]["remark"].startswith("separately billed services were bundled")
+    fol = run(engine, pm.ar_follow_up)
+    assert fol[["claim_id", "submitted_date", "days_waiting", "follow_up_after_days", "balance"]].values.tolist() \
+        == [["C4", D(2026, 2, 21), 38, 30, 150.0]]
+    # ACME's contract: 20 days to follow up, 60 to appeal
+    with engine.begin() as conn:
+        set_payer_rule(conn, payer_id="ACME", appeal_days=60, follow_up_days=20)
+    try:
+        assert sorted(run(engine, pm.ar_follow_up)["claim_id"]) == ["C4", "C6"]
+        assert run(engine, pm.denial_worklist)["days_left"].tolist() == [53]
+        with engine.connect() as conn:
+            acme = payer_rules(conn).set_index("payer_id").loc["ACME"]
+        assert (acme["appeal_days"], acme["appeal_days_from"], acme["follow_up_days"]) == (60, "contract", 20)
+        # at the end of June the 60-day window (to 2026-05-23) closed 38 days ago: expired
+        june = run(engine, pm.denial_worklist, end=D(2026, 6, 1))
+        assert june[["claim_id", "days_left", "appeal_status"]].values.tolist() == [["C7", -38, "expired"]]
+    finally:
+        with engine.begin() as conn:
+            set_payer_rule(conn, payer_id="ACME", clear=True)
+    with engine.connect() as conn:
+        assert payer_rules(conn).set_index("payer_id").loc["ACME", "appeal_days_from"] == "default"
+        page, total = pm.denial_worklist_page(conn, Filters(start=JAN, end=MAR, practice_ids=(P1,)))
+    assert total == 1
+    assert list(page.columns) == list(pm.DENIAL_WORKLIST_PAGED)

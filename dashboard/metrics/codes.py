@@ -67,3 +67,8 @@ def carc_reason_column(codes: pd.Series) -> pd.Series:
 def carc_reason_sql(code: ColumnElement) -> ColumnElement:
     """The same mapping in SQL, for rows paged, sorted and filtered in the warehouse."""
     return sa.case({carc: reason for carc, reason in carc_reasons().items()}, value=code, else_=OTHER_REASON)
+
+
+def rarc_meaning_sql(code: ColumnElement) -> ColumnElement:
+    """:func:`rarc_meaning` in SQL."""
+    return sa.case(dict(rarc_meanings()), value=code, else_=OTHER_REMARK)

@@ -29,6 +29,19 @@ BAD_DEBT_WRITE_OFF_REASONS = ("bad_debt",)
 # 835 CLP02 = 4: claim denied (the payer does not recognise the patient or coverage).
 CLAIM_STATUS_DENIED = "4"
 
+# The worklists' clocks, by payer type (the payer table's payer_type; None: any other), unless payer_rule holds
+# the payer's own contract terms:
+# * appeal_days: days from the 835 that denied a claim to the last day to appeal it. Medicare's redetermination
+#   window is 120 days from the initial determination (42 CFR 405.942); Medicaid's is set by each state, 90 days
+#   is common; commercial contracts vary (90–180 days), so 90 is assumed until a contract says more;
+# * follow_up_days: days after the first 837 without any 835 before a claim is worked. Medicare pays clean
+#   electronic claims between day 14 and day 30 (its prompt-payment window); most state prompt-pay laws allow
+#   30–45 days.
+PAYER_RULE_DEFAULTS = {
+    "appeal_days": {"medicare": 120, "medicaid": 90, None: 90},
+    "follow_up_days": {None: 30},
+}
+
 SUBSCRIBER_RELATIONS = ("self", "subscriber", "employee", "18")
 
 AGING_BUCKETS = (("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("91-120", 91, 120),
@@ -103,3 +116,12 @@ def medical_service_category(claim_type: ColumnElement, bill_type: ColumnElement
         (sa.or_(place_of_service == "81", sa.func.substr(hcpcs, 1, 1).in_(("E", "K", "L"))), "ancillary"),
         else_="other",
     )
+
+
+def payer_days(rule: str, own: ColumnElement, payer_type: ColumnElement) -> ColumnElement:
+    """A payer's ``rule`` (appeal_days | follow_up_days): its own (``own``, from payer_rule), else its type's
+    default (PAYER_RULE_DEFAULTS)."""
+    defaults = PAYER_RULE_DEFAULTS[rule]
+    by_type = {k: v for k, v in defaults.items() if k is not None}
+    typed = sa.case(by_type, value=payer_type, else_=defaults[None]) if by_type else sa.literal(defaults[None])
+    return sa.func.coalesce(own, typed)

@@ -12,7 +12,7 @@ read the facts.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 import sqlalchemy as sa
@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from dashboard import paging
 from dashboard.metrics import definitions as d
 from dashboard.metrics._query import fetch, ratio
-from dashboard.metrics.codes import carc_reason_column, carc_reason_sql
+from dashboard.metrics.codes import carc_reason_column, carc_reason_sql, rarc_meaning_sql
 from dashboard.metrics.filters import Filters, add_months, month_end
 from dashboard.metrics.kpis import KPIS, PRACTICE_KPIS, with_kpis, with_monthly_kpis
 from dashboard.warehouse import marts as m
@@ -392,15 +392,18 @@ DENIED_CLAIMS_ORDER = ("practice_id", "payment_date", "claim_id", "claim_payment
 
 def _page(conn: Connection, base: sa.Subquery, names: Sequence[str], default_order: Sequence[str],
           sort: Sequence[paging.Sort], filters: Sequence[paging.ColumnFilter], offset: int, limit: int,
-          hidden: Sequence[str] = (), unique: bool = False) -> tuple[pd.DataFrame, int]:
-    """``unique``: the default order identifies a row, so it alone breaks ties (fewer sort keys)."""
+          hidden: Sequence[str] = (), unique: bool = False,
+          descending: Sequence[str] = ()) -> tuple[pd.DataFrame, int]:
+    """``unique``: the default order identifies a row, so it alone breaks ties (fewer sort keys);
+    ``descending``: columns of the default order that rank high first (a worklist's ranking)."""
     columns = {name: base.c[name] for name in names}
     where = paging.sql_where(columns, filters)
     offset, limit = paging.clamp(offset, limit)
     total = conn.execute(sa.select(sa.func.count()).select_from(base).where(*where)).scalar_one()
     # The default order first, then every other column: ties are then only between identical rows.
     ties = [*default_order, *([] if unique else [n for n in [*names, *hidden] if n not in default_order])]
-    order = paging.sql_order(columns, sort, [base.c[n].asc().nulls_last() for n in ties])
+    order = paging.sql_order(columns, sort, [(base.c[n].desc() if n in descending else base.c[n].asc()).nulls_last()
+                                             for n in ties])
     q = sa.select(*[base.c[n] for n in [*names, *hidden]]).where(*where).order_by(*order).offset(offset).limit(limit)
     return fetch(conn, q, [*names, *hidden]), int(total)
 
@@ -476,3 +479,107 @@ def open_claims_page(conn: Connection, f: Filters, *, sort: Sequence[paging.Sort
     out, total = _page(conn, open_claims_rows(f), OPEN_CLAIMS_PAGED, OPEN_CLAIMS_ORDER, sort, filters, offset,
                        limit, unique=True)
     return _open_claim_frame(out), total
+
+
+# --- worklists: where each claim stands now (mart_claim), ranked for action -----------------------------------
+# Worklists show the warehouse as it stands (its latest 835s, appeals and balances); the period's last day is the
+# day their clocks count to (the as-of month's end by default).
+
+def _rules(claims: sa.FromClause) -> tuple[sa.FromClause, sa.ColumnElement, sa.ColumnElement]:
+    """``claims`` joined to its payers' types and contract terms: (from clause, appeal days, follow-up days)."""
+    payer, rule = s.payer, s.payer_rule
+    joined = (claims.outerjoin(payer, payer.c.payer_id == claims.c.payer)
+              .outerjoin(rule, rule.c.payer_id == claims.c.payer))
+    return (joined, d.payer_days("appeal_days", rule.c.appeal_days, payer.c.payer_type),
+            d.payer_days("follow_up_days", rule.c.follow_up_days, payer.c.payer_type))
+
+
+def ar_follow_up_rows(f: Filters) -> sa.Subquery:
+    """Claims sent (837) that no payer has answered (no 835) for at least the payer's follow-up days, counted to
+    the end of the period, with what the payer owes on them."""
+    c = sem.source(sem.mart_claim)
+    joined, _, follow_up = _rules(c)
+    waiting = sa.literal(f.end_date, sa.Date) - c.c.submitted_date
+    return (sa.select(c.c.practice_id, c.c.claim_id, c.c.payer, c.c.service_date, c.c.submitted_date,
+                      waiting.label("days_waiting"), follow_up.label("follow_up_after_days"),
+                      c.c.charge_amount.label("charge"), c.c.payer_balance.label("balance"))
+            .select_from(joined)
+            .where(m.within(c.c.practice_id, f.practice_ids), c.c.adjudications == 0,
+                   c.c.submitted_date <= f.end_date, c.c.payer_balance > 0, waiting >= follow_up)
+            .subquery("follow_up"))
+
+
+AR_FOLLOW_UP_PAGED = ("practice_id", "claim_id", "payer", "service_date", "submitted_date", "days_waiting",
+                      "follow_up_after_days", "charge", "balance")
+# oldest first, then largest (a claim is one row)
+AR_FOLLOW_UP_ORDER = ("practice_id", "submitted_date", "balance", "claim_id")
+
+
+def denial_worklist_rows(f: Filters) -> sa.Subquery:
+    """Claims whose latest 835 denied them in full or in part and on which the payer still owes: the dollars
+    recoverable (what is owed, up to what was denied), the appeal deadline (the denial's 835 date + the payer's
+    appeal days) and the days left to it at the end of the period, the denial codes with the largest one's reason
+    and the first remark code's meaning; ``appeal_status`` open, appealed (an appeal since the denial) or expired."""
+    c = sem.source(sem.mart_claim)
+    joined, appeal_days, _ = _rules(c)
+    days_left = (c.c.last_adjudicated_date - sa.literal(f.end_date, sa.Date)) + appeal_days
+    appealed = c.c.appealed_date >= c.c.last_adjudicated_date
+    first_remark = sa.func.split_part(c.c.remark_codes, ",", 1)
+    return (sa.select(c.c.practice_id, c.c.claim_id, c.c.payer, c.c.service_date,
+                      c.c.last_adjudicated_date.label("denied_on"), c.c.last_outcome.label("outcome"),
+                      c.c.denial_codes, carc_reason_sql(c.c.top_carc).label("reason"), c.c.remark_codes,
+                      sa.case((c.c.remark_codes.is_(None), None), else_=rarc_meaning_sql(first_remark))
+                      .label("remark"),
+                      c.c.last_denied_amount.label("denied_amount"),
+                      sa.func.least(c.c.payer_balance, c.c.last_denied_amount).label("recoverable"),
+                      (c.c.last_adjudicated_date + appeal_days).label("appeal_by"), days_left.label("days_left"),
+                      sa.case((appealed, "appealed"), (days_left < 0, "expired"), else_="open").label("appeal_status"),
+                      sa.case((appealed, 1), (days_left < 0, 2), else_=0).label("status_rank"))
+            .select_from(joined)
+            .where(m.within(c.c.practice_id, f.practice_ids), c.c.last_outcome.in_(("denied", "partially paid")),
+                   c.c.payer_balance > 0, c.c.last_adjudicated_date <= f.end_date)
+            .subquery("denial_worklist"))
+
+
+DENIAL_WORKLIST_PAGED = ("practice_id", "claim_id", "payer", "service_date", "denied_on", "outcome", "denial_codes",
+                         "reason", "remark_codes", "remark", "denied_amount", "recoverable", "appeal_by", "days_left",
+                         "appeal_status")
+# open appeals first, the most recoverable first, then the nearest deadline; appealed ones next, expired last
+DENIAL_WORKLIST_ORDER = ("practice_id", "status_rank", "recoverable", "days_left", "claim_id")
+DENIAL_WORKLIST_DESCENDING = ("recoverable",)
+
+
+def _worklist(rows: Callable[[Filters], sa.Subquery], names: Sequence[str], order: Sequence[str],
+              descending: Sequence[str] = ()) -> tuple[Callable, Callable]:
+    """A worklist's whole frame and its page, from its rows: ordered by ``order``, ``descending`` columns high
+    first (the worklist's ranking), ties broken by the rest of ``order``."""
+
+    def sorted_rows(f: Filters) -> sa.Select:
+        base = rows(f)
+        return sa.select(*[base.c[n] for n in names]).order_by(
+            *[(base.c[n].desc() if n in descending else base.c[n].asc()).nulls_last() for n in order])
+
+    def frame(conn: Connection, f: Filters) -> pd.DataFrame:
+        return _int_columns(fetch(conn, sorted_rows(f), list(names)))
+
+    def page(conn: Connection, f: Filters, *, sort: Sequence[paging.Sort] = (),
+             filters: Sequence[paging.ColumnFilter] = (), offset: int = 0,
+             limit: int = paging.MAX_ROWS) -> tuple[pd.DataFrame, int]:
+        # the ranking is the default order: a user's sort comes first, the ranking breaks its ties
+        out, total = _page(conn, rows(f), names, order, sort, filters, offset, limit,
+                           hidden=tuple(n for n in order if n not in names), unique=True, descending=descending)
+        return _int_columns(out[list(names)]), total
+
+    return frame, page
+
+
+def _int_columns(out: pd.DataFrame) -> pd.DataFrame:
+    for col in ("days_waiting", "follow_up_after_days", "days_left"):
+        if col in out.columns:
+            out[col] = pd.to_numeric(out[col]).astype("Int64")
+    return out
+
+
+ar_follow_up, ar_follow_up_page = _worklist(ar_follow_up_rows, AR_FOLLOW_UP_PAGED, AR_FOLLOW_UP_ORDER)
+denial_worklist, denial_worklist_page = _worklist(denial_worklist_rows, DENIAL_WORKLIST_PAGED, DENIAL_WORKLIST_ORDER,
+                                                  descending=DENIAL_WORKLIST_DESCENDING)

@@ -205,6 +205,18 @@ payer = Table(
     Column("payer_type", String),  # commercial | medicare | medicaid | self-pay
 )
 
+# What a practice's contract with a payer allows, where it differs from definitions.PAYER_RULE_DEFAULTS: days
+# from a denial to the appeal deadline, and days without an answer after which a claim needs a follow-up call.
+# Set with `dashboard payers set`.
+payer_rule = Table(
+    "payer_rule",
+    metadata,
+    Column("payer_id", String, primary_key=True),
+    Column("appeal_days", Integer),
+    Column("follow_up_days", Integer),
+    Column("changed_at", DateTime, nullable=False),  # part of the data version: cached worklists are redone
+)
+
 employer = Table(
     "employer",
     metadata,

@@ -114,6 +114,23 @@ mart_ar_month = Table(
     sa.PrimaryKeyConstraint("practice_id", "month", "payer", "bucket"),
 )
 
+mart_claim = Table(
+    "mart_claim", metadata,
+    Column("practice_id", String, nullable=False), Column("claim_id", String, nullable=False),
+    Column("payer", String), Column("service_date", Date), _money("charge_amount"),
+    Column("submitted_date", Date),  # the first 837
+    Column("first_answer", String), Column("first_answer_date", Date),  # the clearinghouse's (277CA)
+    _count("adjudications"), Column("first_adjudicated_date", Date), Column("last_adjudicated_date", Date),
+    _money("payer_paid"),
+    Column("last_outcome", String),  # of the latest 835: paid | partially paid | denied | reversed; NULL: none
+    _money("last_denied_amount"),  # its denial CAS dollars (service lines included)
+    Column("denial_codes", String), Column("top_carc", String),  # its denial codes, largest first ("CO-16,CO-97")
+    Column("remark_codes", String),  # its remark codes (LQ, MOA), line order
+    Column("appealed_date", Date),  # the latest appeal
+    _money("payer_balance"), _money("patient_balance"),  # owed now (netted as A/R is; < 0: a credit)
+    sa.PrimaryKeyConstraint("practice_id", "claim_id"),
+)
+
 mart_adjustment_month = Table(
     "mart_adjustment_month", metadata,
     Column("practice_id", String, nullable=False), Column("month", Date, nullable=False),
@@ -256,7 +273,7 @@ mart_utilization_month = Table(
 
 # The horizon the marts were last built to (months a later load adds are added for every tenant), and the
 # version of their definitions: marts built by another version are refused until `dashboard marts refresh`.
-MARTS_VERSION = 10
+MARTS_VERSION = 11
 mart_state = Table("mart_state", metadata, Column("horizon", Date), Column("version", Integer))
 
 
@@ -591,6 +608,91 @@ def _payer_month(ids: Ids, *, window: Window) -> Select:
             .group_by(claim.c.practice_id, month, claim.c.payer))
 
 
+def _claim(ids: Ids, *, window: Window) -> Select:
+    """Grain: one claim billed by a known practice, where it stands now: its first 837 and first clearinghouse
+    answer, its 835 adjudications (count, first and last date, total paid), the outcome of the latest one with
+    its denial dollars, codes and remark codes, its latest appeal, and what the payer and the patient owe now
+    (the open intervals of ``mart_ar_interval``). The worklists (ar-follow-up, denial-worklist) and the claim
+    lifecycle read it."""
+    claim = m.stg_practice_claim(ids).subquery("claim")
+
+    def key(t) -> tuple:
+        return t.c.practice_id, t.c.claim_id
+
+    sub = m.int_first_submission(ids).subquery("sub")
+    ack = m.int_first_acknowledgement(ids).subquery("ack")
+    adj = m.int_adjudication(ids).subquery("adj")
+    ranked = sa.select(adj, sa.func.count().over(partition_by=key(adj)).label("n"),
+                       sa.func.sum(adj.c.paid_amount).over(partition_by=key(adj)).label("payer_paid"),
+                       sa.func.min(adj.c.payment_date).over(partition_by=key(adj)).label("first_date")
+                       ).subquery("ranked")
+    last = sa.select(ranked).where(ranked.c.adjudication_seq == ranked.c.n).subquery("last")
+    denials = m.stg_adjustment(ids).subquery("denials")
+    order = sa.func.row_number().over(partition_by=denials.c.claim_payment_id,
+                                      order_by=(denials.c.amount.desc(), denials.c.line_number,
+                                                denials.c.adjustment_seq))
+    coded = (sa.select(denials.c.claim_payment_id, (denials.c.group_code + "-" + denials.c.carc).label("code"),
+                       denials.c.carc, order.label("rank"))
+             .where(denials.c.category == "denial")).subquery("coded")  # every CLP's; joined to the latest
+    by_code = (sa.select(coded.c.claim_payment_id, coded.c.code, sa.func.min(coded.c.rank).label("rank"))
+               .group_by(coded.c.claim_payment_id, coded.c.code)).subquery("by_code")
+    codes = (sa.select(by_code.c.claim_payment_id,
+                       sa.func.string_agg(by_code.c.code, aggregate_order_by(sa.literal_column("','"),
+                                                                             by_code.c.rank)).label("codes"))
+             .group_by(by_code.c.claim_payment_id)).subquery("codes")
+    top = sa.select(coded.c.claim_payment_id, coded.c.carc).where(coded.c.rank == 1).subquery("top")
+    rc = s.remark_code
+    remark_rank = rc.c.line_number * 1_000 + rc.c.remark_seq
+    remarks_each = (sa.select(rc.c.claim_payment_id, rc.c.code, sa.func.min(remark_rank).label("rank"))
+                    .where(m.within(rc.c.practice_id, ids))
+                    .group_by(rc.c.claim_payment_id, rc.c.code)).subquery("remarks_each")
+    remarks = (sa.select(remarks_each.c.claim_payment_id,
+                         sa.func.string_agg(remarks_each.c.code, aggregate_order_by(sa.literal_column("','"),
+                                                                                    remarks_each.c.rank))
+                         .label("codes"))
+               .group_by(remarks_each.c.claim_payment_id)).subquery("remarks")
+    ev = s.claim_status_event
+    appeal = (sa.select(ev.c.practice_id, ev.c.claim_id, sa.func.max(ev.c.event_date).label("appealed_date"))
+              .where(ev.c.event_type == "appealed", m.within(ev.c.practice_id, ids))
+              .group_by(ev.c.practice_id, ev.c.claim_id)).subquery("appeal")
+    iv = source(mart_ar_interval)
+    patient = iv.c.payer == "Patient"
+    owed = (sa.select(iv.c.practice_id, iv.c.claim_id,
+                      sa.func.sum(sa.case((patient, 0), else_=iv.c.balance)).label("payer_balance"),
+                      sa.func.sum(sa.case((patient, iv.c.balance), else_=0)).label("patient_balance"))
+            .where(iv.c.to_month.is_(None), m.within(iv.c.practice_id, ids))
+            .group_by(iv.c.practice_id, iv.c.claim_id)).subquery("owed")
+    denied_in_full = sa.or_(last.c.status_code == d.CLAIM_STATUS_DENIED,
+                            sa.and_(last.c.paid_amount == 0, last.c.denial_amount > 0))
+    outcome = sa.case((last.c.claim_payment_id.is_(None), None), (last.c.status_code == "22", "reversed"),
+                      (denied_in_full, "denied"), (last.c.denial_amount > 0, "partially paid"), else_="paid")
+
+    def same(t) -> sa.ColumnElement:
+        return sa.and_(t.c.practice_id == claim.c.practice_id, t.c.claim_id == claim.c.claim_id)
+
+    zero = sa.literal(0)
+    return (
+        sa.select(claim.c.practice_id, claim.c.claim_id, claim.c.payer, claim.c.service_date, claim.c.charge_amount,
+                  sub.c.submitted_date, ack.c.event_type.label("first_answer"),
+                  ack.c.event_date.label("first_answer_date"),
+                  sa.func.coalesce(last.c.n, zero).label("adjudications"),
+                  last.c.first_date.label("first_adjudicated_date"),
+                  last.c.payment_date.label("last_adjudicated_date"),
+                  sa.func.coalesce(last.c.payer_paid, zero).label("payer_paid"), outcome.label("last_outcome"),
+                  sa.func.coalesce(last.c.denial_amount, zero).label("last_denied_amount"),
+                  codes.c.codes.label("denial_codes"), top.c.carc.label("top_carc"),
+                  remarks.c.codes.label("remark_codes"), appeal.c.appealed_date,
+                  sa.func.coalesce(owed.c.payer_balance, zero).label("payer_balance"),
+                  sa.func.coalesce(owed.c.patient_balance, zero).label("patient_balance"))
+        .select_from(claim)
+        .outerjoin(sub, same(sub)).outerjoin(ack, same(ack)).outerjoin(last, same(last))
+        .outerjoin(codes, codes.c.claim_payment_id == last.c.claim_payment_id)
+        .outerjoin(top, top.c.claim_payment_id == last.c.claim_payment_id)
+        .outerjoin(remarks, remarks.c.claim_payment_id == last.c.claim_payment_id)
+        .outerjoin(appeal, same(appeal)).outerjoin(owed, same(owed))
+    )
+
+
 def _remittance(ids: Ids, *, window: Window) -> Select:
     """Grain: one 835 payment (BPR/TRN): trace number, payer, date, method, amount, its claim payments (CLP)
     and how many of them name no claim of the practice (CLP01 unmatched), and the cash reconciliation:
@@ -857,6 +959,7 @@ MARTS: dict[str, Mart] = {mart.table.name: mart for mart in (
     Mart(mart_network_month, "employer", _network_month),
     Mart(mart_spend_month, "employer", _spend_month),
     Mart(mart_ar_interval, "practice", _ar_interval),
+    Mart(mart_claim, "practice", _claim),  # after mart_ar_interval, whose open intervals it reads
     Mart(mart_ar_month, "practice", _ar_month, extend=_ar_month),
     Mart(mart_practice_month, "practice", _practice_month, extend=_practice_month_ar_only),
     Mart(mart_utilization_month, "employer", _utilization_month),
@@ -904,7 +1007,9 @@ def refresh_marts(conn: Connection, *, practices: Ids = None, employers: Ids = N
 
 
 def rebuild_all(conn: Connection) -> None:
-    """Drop and rebuild every mart (their definitions may have changed since they were built)."""
+    """Drop and rebuild every mart (their definitions may have changed since they were built), after creating
+    any other table a newer version defines (a reference table such as payer_rule)."""
+    metadata.create_all(conn, tables=[t for t in metadata.sorted_tables if t.name not in MARTS])
     for table in (*[mart.table for mart in reversed(MARTS.values())], mart_state):
         table.drop(conn, checkfirst=True)
     for table in (mart_state, *[mart.table for mart in MARTS.values()]):
