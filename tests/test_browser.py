@@ -112,3 +112,44 @@ def test_the_navbar_folds_behind_a_menu_button_on_a_phone(browser_ready, dash_th
         driver.save_screenshot(str(SCREENSHOTS / "employer-400-menu.png"))
     finally:
         driver.set_window_size(1400, 1000)
+
+
+def test_from_a_bookmarked_kpi_to_its_claims_and_a_claims_timeline(browser_ready, dash_thread_server, dash_br,
+                                                                   tmp_path, fixture_warehouse_url):
+    """Issue 12, done when: a practice manager opens the page from a bookmarked URL with filters, clicks the denial
+    rate card through to its claims, opens a claim and sees its timeline and CARC meanings; a claim id of
+    another practice answers like an unknown one."""
+    base = _serve(dash_thread_server, tmp_path, fixture_warehouse_url, 8065)
+    driver = dash_br.driver
+    _login(driver, base, "practice")
+    wait = WebDriverWait(driver, 30)
+    wait.until(EC.presence_of_element_located((By.ID, "kpi-days-in-ar")))
+    driver.get(f"{base}/practice?from=2026-01&to=2026-03&practice=111111111")
+    link = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, "#kpi-denial-rate-\\(claims\\) a.claims-link")))
+    link.click()
+    wait.until(lambda d: "/reports?report=denied-claims" in d.current_url)
+    assert "from=2026-01" in driver.current_url
+    assert "practice=111111111" in driver.current_url
+    # the denied claims of the period: C2 (CO-16), C3 (CO-50), C7's line (CO-97), each claim id a link
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#grid-report .ag-center-cols-container"), "C2"))
+    grid = driver.find_element(By.ID, "grid-report").text
+    assert "missing or invalid claim information" in grid
+    driver.find_element(By.XPATH, "//div[@id='grid-report']//a[normalize-space()='C2']").click()
+    wait.until(EC.presence_of_element_located((By.ID, "claim-timeline")))
+    assert driver.find_element(By.ID, "claim-title").text == "Claim C2"
+    timeline = driver.find_element(By.ID, "claim-timeline").text
+    assert "rejected by the clearinghouse (277CA)" in timeline
+    assert "CO-16 missing or invalid claim information" in timeline
+    assert "appeal sent" in timeline
+    assert "submit a new claim" in driver.find_element(By.ID, "claim-page").text  # remark MA130 in words
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / "claim.png"))
+    # another practice's claim and a claim that does not exist read alike
+    driver.get(f"{base}/practice/claims/D1")
+    theirs = wait.until(EC.presence_of_element_located((By.ID, "no-access"))).text
+    driver.get(f"{base}/practice/claims/NO-SUCH-CLAIM")
+    wait.until(EC.presence_of_element_located((By.ID, "no-access")))
+    assert theirs == driver.find_element(By.ID, "no-access").text == "unknown claim"
+    logs = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"
+            and "favicon" not in entry["message"]]
+    assert not logs, logs
