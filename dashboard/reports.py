@@ -80,6 +80,11 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            "Claims sent to a payer that has not answered (no 835) for at least its follow-up days, oldest and "
            "largest first. As the claims stand now, days counted to the end of the period.",
            money=("charge", "balance"), claim_level=True),
+    Report("worklist-summary", "Worklists: claims and dollars", "practice",
+           ("practice_id", "worklist", "claims", "amount", "due_soon"), pm.worklist_summary,
+           "Claims and dollars on each worklist (denial-worklist: recoverable; ar-follow-up: owed by payers; patient "
+           "balances: owed by patients) and those due soon: an appeal window closing within 14 days, a follow-up "
+           "twice overdue, a patient balance over 90 days.", money=("amount",)),
     Report("adjustments", "Adjustments (CAS)", "practice", _ADJ_COLUMNS, pm.adjustments,
            "Every 835 CAS adjustment by month, payer, group code and reason code.", money=("amount",)),
     Report("denials", "Denials", "practice", _ADJ_COLUMNS, pm.denials,

@@ -549,3 +549,24 @@ def test_a_drill_downs_csv_holds_the_rows_its_grid_shows(app):
         "reports-to.value": "2026-02", "reports-entity.value": P1})
     assert out["grid-report-csv"]["href"] == f"/export/open-claims.csv?{base}"
     assert "not applied" in str(out["grid-report-status"]["children"])
+
+
+def test_the_worklists_page_counts_each_list_and_pages_its_claims(app):
+    """End of March (tests/test_metrics_practice.py): one open denial (C7, $20 recoverable, 83 days left), one
+    claim without a payer answer (C4, $150), one patient balance (C5, $309, 167 days old: due)."""
+    client = logged_in(app, "practice")
+    page = _routed(client, app, "/practice/worklists", "?from=2026-01&to=2026-03&practice=111111111")
+    assert page["grid-patient-balances"]["filterModel"] == {
+        "payer": {"filterType": "text", "type": "equals", "filter": "Patient"}}
+    values = {"work-from.value": "2026-01", "work-to.value": "2026-03", "work-entity.value": P1}
+    cards = component_props(call(client, app, "work-cards.children", values).get_json())
+    text = {k: _text(v) for k, v in cards.items() if k.startswith("work-")}
+    assert "1 claims" in text["work-denial-worklist"]
+    assert "$20.00 recoverable · 0 appeal window closing" in text["work-denial-worklist"]
+    assert "$150.00 owed by payers" in text["work-ar-follow-up"]
+    assert "$309.00 owed by patients · 1 over 90 days" in text["work-patient-balances"]
+    rows = grid_rows(client, app, "grid-denial-worklist",
+                     {**values, "grid-denial-worklist.getRowsRequest": FIRST_BLOCK})
+    assert [r["claim_id"] for r in rows["grid-denial-worklist"]["getRowsResponse"]["rowData"]] == ["C7"]
+    employer = logged_in(app, "employer")
+    assert "no-access" in _routed(employer, app, "/practice/worklists", "")

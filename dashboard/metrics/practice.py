@@ -583,3 +583,32 @@ def _int_columns(out: pd.DataFrame) -> pd.DataFrame:
 ar_follow_up, ar_follow_up_page = _worklist(ar_follow_up_rows, AR_FOLLOW_UP_PAGED, AR_FOLLOW_UP_ORDER)
 denial_worklist, denial_worklist_page = _worklist(denial_worklist_rows, DENIAL_WORKLIST_PAGED, DENIAL_WORKLIST_ORDER,
                                                   descending=DENIAL_WORKLIST_DESCENDING)
+
+
+DUE_SOON_DAYS = 14  # an appeal window closing within two weeks is this week's work
+
+
+def worklist_summary(conn: Connection, f: Filters) -> pd.DataFrame:
+    """Per practice and worklist: the claims on it and their dollars (denials: recoverable; follow-up: owed by
+    the payer; patient balances: owed by patients) and how many are due soon (an open appeal window closing
+    within DUE_SOON_DAYS; a follow-up twice its payer's days overdue; a patient balance over 90 days)."""
+    den, fol, pat = denial_worklist_rows(f), ar_follow_up_rows(f), open_claims_rows(f)
+    parts = [
+        sa.select(den.c.practice_id, sa.literal("denial-worklist").label("worklist"), sa.func.count(),
+                  sa.func.sum(den.c.recoverable),
+                  sa.func.sum(sa.case((sa.and_(den.c.appeal_status == "open", den.c.days_left <= DUE_SOON_DAYS), 1),
+                                      else_=0)))
+        .group_by(den.c.practice_id),
+        sa.select(fol.c.practice_id, sa.literal("ar-follow-up"), sa.func.count(), sa.func.sum(fol.c.balance),
+                  sa.func.sum(sa.case((fol.c.days_waiting >= 2 * fol.c.follow_up_after_days, 1), else_=0)))
+        .group_by(fol.c.practice_id),
+        sa.select(pat.c.practice_id, sa.literal("patient-balances"), sa.func.count(), sa.func.sum(pat.c.balance),
+                  sa.func.sum(sa.case((pat.c.age_days > 90, 1), else_=0)))
+        .where(pat.c.payer == "Patient").group_by(pat.c.practice_id),
+    ]
+    out = fetch(conn, sa.union_all(*parts), ["practice_id", "worklist", "claims", "amount", "due_soon"])
+    for col in ("claims", "due_soon"):
+        out[col] = pd.to_numeric(out[col]).fillna(0).astype("int64")
+    order = {"denial-worklist": 0, "ar-follow-up": 1, "patient-balances": 2}
+    return (out.assign(_o=out["worklist"].map(order)).sort_values(["practice_id", "_o"]).drop(columns="_o")
+            .reset_index(drop=True))

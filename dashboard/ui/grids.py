@@ -38,9 +38,10 @@ NUMBER_COLUMNS = frozenset({
     "claims", "open_claims", "checks", "verified", "pending", "inactive", "errors", "members", "subscribers",
     "member_months", "subscriber_months", "adds", "terms", "events", "members_with_events", "members_with_claims",
     "claimants", "high_cost_claimants", "line_number", "unmatched_claims", "days_in_ar", "average_days_to_payment",
-    "per_1000", "age_days",
+    "per_1000", "age_days", "due_soon", "days_waiting", "follow_up_after_days", "days_left",
 })
 EMPTY = {"rowData": [], "rowCount": 0}
+WORDS_COLUMNS = frozenset({"reason", "carc_reason", "remark", "description"})
 
 
 def _unit(report: Report, name: str) -> str:
@@ -73,7 +74,9 @@ def column_defs(report: Report, *, deidentified: bool) -> list[dict]:
         elif unit == "number":
             col["type"] = "rightAligned"
         if name == "claim_id":  # each claim opens its page (assets/dashAgGridComponentFunctions.js)
-            col["cellRenderer"] = "ClaimLink"
+            col.update(cellRenderer="ClaimLink", minWidth=150)
+        elif name in WORDS_COLUMNS:  # a code's meaning: wide enough to read, whole on hover
+            col.update(minWidth=240, tooltipField=name)
         defs.append(col)
     return defs
 
