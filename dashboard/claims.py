@@ -104,11 +104,6 @@ def _clean_term(text: str | None) -> str:
     return term
 
 
-def _claim_rows(ids: Sequence[str] | None) -> sa.Select:
-    """The claims (one row each) billed by a known practice in ``ids``, as stg_practice_claim reads them."""
-    return sa.select(m.stg_practice_claim(ids).subquery("claim"))
-
-
 def search_claims(conn: Connection, *, scope: access.Scope, text: str | None,
                   limit: int = SEARCH_LIMIT) -> pd.DataFrame:
     """Claims of the scope's practices that ``text`` names exactly: a claim id, a patient's person or member id,

@@ -80,11 +80,22 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            "Claims sent to a payer that has not answered (no 835) for at least its follow-up days, oldest and "
            "largest first. As the claims stand now, days counted to the end of the period.",
            money=("charge", "balance"), claim_level=True),
+    Report("unmatched-payments", "Unmatched payments", "practice", pm.UNMATCHED_PAYMENTS_PAGED,
+           pm.unmatched_payments, "835 money paid in the period that does not match the books: claim payments whose "
+           "CLP01 names no claim of the practice (no such claim), and claims paid without a denial whose total paid "
+           "differs from what the claim record expects (underpaid or overpaid, the difference signed).",
+           money=("paid", "expected", "difference"), claim_level=True),
+    Report("eligibility-pending", "Eligibility to check", "practice", pm.ELIGIBILITY_PENDING_PAGED,
+           pm.eligibility_pending, "Visits within 30 days either side of the period's end whose latest 270/271 "
+           "check has no answer yet, failed, or found the coverage inactive, the soonest visit first.",
+           claim_level=True),
     Report("worklist-summary", "Worklists: claims and dollars", "practice",
            ("practice_id", "worklist", "claims", "amount", "due_soon"), pm.worklist_summary,
-           "Claims and dollars on each worklist (denial-worklist: recoverable; ar-follow-up: owed by payers; patient "
-           "balances: owed by patients) and those due soon: an appeal window closing within 14 days, a follow-up "
-           "twice overdue, a patient balance over 90 days.", money=("amount",)),
+           "Rows and dollars on each worklist (denial-worklist: recoverable; ar-follow-up: owed by payers; "
+           "unmatched-payments: the money not matching; eligibility-pending: visits, no dollars; patient-balances: "
+           "owed by patients) and those due soon: an appeal window closing within 14 days, a follow-up twice "
+           "overdue, a payment for no claim on the books, a visit within 7 days, a patient balance over 90 days.",
+           money=("amount",)),
     Report("adjustments", "Adjustments (CAS)", "practice", _ADJ_COLUMNS, pm.adjustments,
            "Every 835 CAS adjustment by month, payer, group code and reason code.", money=("amount",)),
     Report("denials", "Denials", "practice", _ADJ_COLUMNS, pm.denials,
@@ -391,6 +402,10 @@ PAGED_IN_SQL: dict[str, ClaimRows] = {
     "denial-worklist": ClaimRows(pm.denial_worklist_page, pm.DENIAL_WORKLIST_PAGED, pm.denial_worklist_rows,
                                  pm.DENIAL_WORKLIST_ORDER, pm.DENIAL_WORKLIST_DESCENDING),
     "ar-follow-up": ClaimRows(pm.ar_follow_up_page, pm.AR_FOLLOW_UP_PAGED, pm.ar_follow_up_rows, pm.AR_FOLLOW_UP_ORDER),
+    "unmatched-payments": ClaimRows(pm.unmatched_payments_page, pm.UNMATCHED_PAYMENTS_PAGED,
+                                    pm.unmatched_payments_rows, pm.UNMATCHED_PAYMENTS_ORDER),
+    "eligibility-pending": ClaimRows(pm.eligibility_pending_page, pm.ELIGIBILITY_PENDING_PAGED,
+                                     pm.eligibility_pending_rows, pm.ELIGIBILITY_PENDING_ORDER),
     "open-claims": ClaimRows(pm.open_claims_page, pm.OPEN_CLAIMS_PAGED, pm.open_claims_rows, pm.OPEN_CLAIMS_ORDER),
     "remittances": ClaimRows(pm.remittances_page, pm.REMITTANCES_PAGED, pm.remittances_rows, pm.REMITTANCES_ORDER),
 }

@@ -18,12 +18,15 @@ from dashboard.ui.registry import callback, page
 
 FILTERS = (Input("work-from", "value"), Input("work-to", "value"), Input("work-entity", "value"))
 GRIDS = {"denial-worklist": "grid-denial-worklist", "ar-follow-up": "grid-ar-follow-up",
+         "unmatched-payments": "grid-unmatched-payments", "eligibility-pending": "grid-eligibility-pending",
          "open-claims": "grid-patient-balances"}
 PATIENT_ONLY = {"payer": {"filterType": "text", "type": "equals", "filter": "Patient"}}
-CARDS = {  # worklist -> (title, what its dollars are, what "due soon" means)
-    "denial-worklist": ("Open denials", "recoverable", f"appeal window closing within {DUE_SOON_DAYS} days"),
-    "ar-follow-up": ("No payer answer", "owed by payers", "waiting twice the payer's follow-up days"),
-    "patient-balances": ("Patient balances", "owed by patients", "over 90 days from service"),
+CARDS = {  # worklist (dashboard.metrics.practice.WORKLISTS) -> (title, rows, what its dollars are, "due soon")
+    "denial-worklist": ("Open denials", "claims", "recoverable", f"appeal window closing within {DUE_SOON_DAYS} days"),
+    "ar-follow-up": ("No payer answer", "claims", "owed by payers", "waiting twice the payer's follow-up days"),
+    "unmatched-payments": ("Unmatched payments", "payments", "not matching the books", "for no claim on the books"),
+    "eligibility-pending": ("Eligibility to check", "visits", None, "within the next 7 days"),
+    "patient-balances": ("Patient balances", "claims", "owed by patients", "over 90 days from service"),
 }
 
 
@@ -62,11 +65,12 @@ def cards(scope, start, end, practice):
                          practice=practice, cache=report_cache())
     totals = summary.frame.groupby("worklist")[["claims", "amount", "due_soon"]].sum()
     tiles = []
-    for name, (title, dollars, due) in CARDS.items():
-        claims, amount, soon = (totals.loc[name] if name in totals.index else (0, 0.0, 0))
-        tiles.append(ui.kpi_card(title, f"{int(claims):,} claims", card_id=f"work-{name}",
-                                 note=f"{ui.fmt_money(float(amount))} {dollars} · {int(soon):,} {due}"))
-    return dbc.Row([dbc.Col(tile, md=4) for tile in tiles], className="g-3 mb-4")
+    for name, (title, rows, dollars, due) in CARDS.items():
+        count, amount, soon = (totals.loc[name] if name in totals.index else (0, 0.0, 0))
+        money = f"{ui.fmt_money(float(amount))} {dollars} · " if dollars else ""
+        tiles.append(ui.kpi_card(title, f"{int(count):,} {rows}", card_id=f"work-{name}",
+                                 note=f"{money}{int(soon):,} {due}"))
+    return dbc.Row([dbc.Col(tile, md=4, lg=True) for tile in tiles], className="g-3 mb-4")
 
 
 for _name, _grid in GRIDS.items():

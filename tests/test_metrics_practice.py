@@ -412,3 +412,47 @@ def test_worklists_rank_open_denials_and_unanswered_claims(engine):
         page, total = pm.denial_worklist_page(conn, Filters(start=JAN, end=MAR, practice_ids=(P1,)))
     assert total == 1
     assert list(page.columns) == list(pm.DENIAL_WORKLIST_PAGED)
+
+
+def test_unmatched_payments_list_money_that_does_not_match_the_books(engine):
+    """In a transaction rolled back: ACME's 835 of 2026-03-24 (T4) also pays $15 on CLP01 ZZ9, which is no claim
+    of P1; and C1's record expects $130 where ACME paid $120 (underpaid by $10). C8 expects what it was paid."""
+
+    from dashboard.warehouse import schema as s
+    from dashboard.warehouse.semantic import refresh_marts
+
+    with engine.connect() as conn:
+        outer = conn.begin()
+        try:
+            conn.execute(s.claim_payment.insert().values(
+                claim_payment_id="CPX", remittance_id="R3", practice_id=P1, claim_id="ZZ9", status_code="1",
+                charge_amount=40, paid_amount=15, patient_responsibility=0, payer_claim_number="ACME-X"))
+            mc = s.medical_claim
+            conn.execute(mc.update().where(mc.c.claim_id == "C1").values(paid_amount=65))
+            conn.execute(mc.update().where(mc.c.claim_id == "C8").values(paid_amount=60))
+            refresh_marts(conn, practices=[P1])
+            out = pm.unmatched_payments(conn, Filters(start=JAN, end=MAR, practice_ids=(P1,)))
+            page, total = pm.unmatched_payments_page(conn, Filters(start=JAN, end=MAR, practice_ids=(P1,)),
+                                                     filters=())
+        finally:
+            outer.rollback()
+    assert out[["issue", "claim_id", "trace_number", "payment_date", "paid", "expected", "difference"]] \
+        .astype(object).where(out.notna(), None).values.tolist() == [
+        ["underpaid", "C1", "T1", D(2026, 1, 27), 120.0, 130.0, -10.0],
+        ["no such claim", "ZZ9", "T4", D(2026, 3, 24), 15.0, None, None]]
+    assert total == 2
+    assert page["claim_id"].tolist() == ["C1", "ZZ9"]
+    # rolled back: nothing is left of it
+    assert run(engine, pm.unmatched_payments).empty
+
+
+def test_eligibility_pending_lists_visits_near_the_period_end_without_a_good_answer(engine):
+    """Fixture checks: 01-05 active, 01-10 inactive, 02-03 active, 02-20 pending. At the end of January (visits
+    from 01-01 to 03-02) the 01-10 visit's coverage is inactive (21 days ago) and the 02-20 visit has no answer
+    (in 20 days); at the end of February only the pending one is left (8 days ago)."""
+    jan = run(engine, pm.eligibility_pending, end=JAN)
+    assert jan[["service_date", "days_to_visit", "status"]].values.tolist() == [
+        [D(2026, 1, 10), -21, "coverage inactive"], [D(2026, 2, 20), 20, "no answer yet"]]
+    feb = run(engine, pm.eligibility_pending, end=FEB)
+    assert feb[["service_date", "days_to_visit", "status"]].values.tolist() == [[D(2026, 2, 20), -8, "no answer yet"]]
+    assert run(engine, pm.eligibility_pending, end=D(2026, 6, 1)).empty

@@ -574,7 +574,7 @@ def _worklist(rows: Callable[[Filters], sa.Subquery], names: Sequence[str], orde
 
 
 def _int_columns(out: pd.DataFrame) -> pd.DataFrame:
-    for col in ("days_waiting", "follow_up_after_days", "days_left"):
+    for col in ("days_waiting", "follow_up_after_days", "days_left", "days_to_visit"):
         if col in out.columns:
             out[col] = pd.to_numeric(out[col]).astype("Int64")
     return out
@@ -586,13 +586,17 @@ denial_worklist, denial_worklist_page = _worklist(denial_worklist_rows, DENIAL_W
 
 
 DUE_SOON_DAYS = 14  # an appeal window closing within two weeks is this week's work
+WORKLISTS = ("denial-worklist", "ar-follow-up", "unmatched-payments", "eligibility-pending", "patient-balances")
 
 
 def worklist_summary(conn: Connection, f: Filters) -> pd.DataFrame:
-    """Per practice and worklist: the claims on it and their dollars (denials: recoverable; follow-up: owed by
-    the payer; patient balances: owed by patients) and how many are due soon (an open appeal window closing
-    within DUE_SOON_DAYS; a follow-up twice its payer's days overdue; a patient balance over 90 days)."""
+    """Per practice and worklist: the rows on it and their dollars (denials: recoverable; follow-up: owed by
+    the payer; unmatched payments: the money not matching; patient balances: owed by patients; eligibility:
+    visits, no dollars) and how many are due soon (an open appeal window closing within DUE_SOON_DAYS; a
+    follow-up twice its payer's days overdue; a payment for no claim on the books; a visit within 7 days; a
+    patient balance over 90 days)."""
     den, fol, pat = denial_worklist_rows(f), ar_follow_up_rows(f), open_claims_rows(f)
+    unm, eli = unmatched_payments_rows(f), eligibility_pending_rows(f)
     parts = [
         sa.select(den.c.practice_id, sa.literal("denial-worklist").label("worklist"), sa.func.count(),
                   sa.func.sum(den.c.recoverable),
@@ -605,10 +609,79 @@ def worklist_summary(conn: Connection, f: Filters) -> pd.DataFrame:
         sa.select(pat.c.practice_id, sa.literal("patient-balances"), sa.func.count(), sa.func.sum(pat.c.balance),
                   sa.func.sum(sa.case((pat.c.age_days > 90, 1), else_=0)))
         .where(pat.c.payer == "Patient").group_by(pat.c.practice_id),
+        # money not matching the books: an unmatched payment's amount, a claim's over- or underpayment
+        sa.select(unm.c.practice_id, sa.literal("unmatched-payments"), sa.func.count(),
+                  sa.func.sum(sa.func.abs(sa.func.coalesce(unm.c.difference, unm.c.paid))),
+                  sa.func.sum(sa.case((unm.c.issue == "no such claim", 1), else_=0)))
+        .group_by(unm.c.practice_id),
+        # visits, not claims; no dollars; due: a visit within the week ahead
+        sa.select(eli.c.practice_id, sa.literal("eligibility-pending"), sa.func.count(), sa.null(),
+                  sa.func.sum(sa.case((eli.c.days_to_visit.between(0, 7), 1), else_=0)))
+        .group_by(eli.c.practice_id),
     ]
     out = fetch(conn, sa.union_all(*parts), ["practice_id", "worklist", "claims", "amount", "due_soon"])
     for col in ("claims", "due_soon"):
         out[col] = pd.to_numeric(out[col]).fillna(0).astype("int64")
-    order = {"denial-worklist": 0, "ar-follow-up": 1, "patient-balances": 2}
+    order = {name: i for i, name in enumerate(WORKLISTS)}
     return (out.assign(_o=out["worklist"].map(order)).sort_values(["practice_id", "_o"]).drop(columns="_o")
             .reset_index(drop=True))
+
+
+def unmatched_payments_rows(f: Filters) -> sa.Subquery:
+    """835 money that does not match the books, paid in the period: claim payments whose CLP01 names no claim of
+    the practice ("no such claim"), and claims whose latest 835 paid them without a denial but whose total paid
+    (Σ CLP04) differs from what the claim record expects ("underpaid" / "overpaid", the difference signed)."""
+    um, c = sem.source(sem.mart_unmatched_payment), sem.source(sem.mart_claim)
+    unmatched = (sa.select(um.c.practice_id, sa.literal("no such claim").label("issue"), um.c.claim_id,
+                           um.c.payer_claim_number, um.c.trace_number, um.c.payer, um.c.payment_date, um.c.paid,
+                           sa.null().label("expected"), sa.null().label("difference"),
+                           um.c.claim_payment_id.label("row_key"))
+                 .where(m.within(um.c.practice_id, f.practice_ids), _between(um.c.payment_date, f.start, f.end_date)))
+    difference = c.c.payer_paid - c.c.expected_paid
+    differs = (sa.select(c.c.practice_id, sa.case((difference < 0, "underpaid"), else_="overpaid"), c.c.claim_id,
+                         sa.null(), c.c.last_trace_number, c.c.payer, c.c.last_adjudicated_date, c.c.payer_paid,
+                         c.c.expected_paid, difference, c.c.claim_id)
+               .where(m.within(c.c.practice_id, f.practice_ids), c.c.last_outcome == "paid",
+                      c.c.expected_paid.is_not(None), difference != 0,
+                      _between(c.c.last_adjudicated_date, f.start, f.end_date)))
+    return sa.union_all(unmatched, differs).subquery("unmatched_payments")
+
+
+UNMATCHED_PAYMENTS_PAGED = ("practice_id", "issue", "claim_id", "payer_claim_number", "trace_number", "payer",
+                            "payment_date", "paid", "expected", "difference")
+UNMATCHED_PAYMENTS_ORDER = ("practice_id", "payment_date", "trace_number", "claim_id", "issue", "row_key")
+unmatched_payments, unmatched_payments_page = _worklist(unmatched_payments_rows, UNMATCHED_PAYMENTS_PAGED,
+                                                        UNMATCHED_PAYMENTS_ORDER)
+
+
+ELIGIBILITY_WINDOW_DAYS = 30  # visits this many days either side of the period's end: upcoming or recent
+ELIGIBILITY_STATUS = {"pending": "no answer yet", "error": "check failed", "inactive": "coverage inactive"}
+
+
+def eligibility_pending_rows(f: Filters) -> sa.Subquery:
+    """Visits within ELIGIBILITY_WINDOW_DAYS of the period's end whose latest 270/271 check has no answer yet,
+    failed, or found the coverage inactive: each with the days to the visit (negative: past) and the check."""
+    ec = s.eligibility_check
+    who = sa.func.coalesce(ec.c.person_id, ec.c.member_id)
+    latest = sa.func.row_number().over(partition_by=(ec.c.practice_id, who, ec.c.payer_id, ec.c.service_date),
+                                       order_by=(ec.c.requested_at.desc(), ec.c.check_id.desc()))
+    end = sa.literal(f.end_date, sa.Date)
+    checks = (sa.select(ec, latest.label("latest"))
+              .where(m.within(ec.c.practice_id, f.practice_ids),
+                     ec.c.service_date.between(f.end_date - dt.timedelta(days=ELIGIBILITY_WINDOW_DAYS),
+                                               f.end_date + dt.timedelta(days=ELIGIBILITY_WINDOW_DAYS)))
+              .subquery("checks"))
+    return (sa.select(checks.c.practice_id, checks.c.person_id, checks.c.member_id, checks.c.payer_id.label("payer"),
+                      checks.c.service_date, (checks.c.service_date - end).label("days_to_visit"),
+                      sa.case(ELIGIBILITY_STATUS, value=checks.c.status).label("status"), checks.c.requested_at,
+                      checks.c.trace_number, checks.c.check_id)
+            .where(checks.c.latest == 1, checks.c.status.in_(tuple(ELIGIBILITY_STATUS)))
+            .subquery("eligibility_pending"))
+
+
+ELIGIBILITY_PENDING_PAGED = ("practice_id", "person_id", "member_id", "payer", "service_date", "days_to_visit",
+                             "status", "requested_at", "trace_number")
+# the soonest visit first (upcoming ones, then the most recent past ones)
+ELIGIBILITY_PENDING_ORDER = ("practice_id", "service_date", "check_id")
+eligibility_pending, eligibility_pending_page = _worklist(eligibility_pending_rows, ELIGIBILITY_PENDING_PAGED,
+                                                          ELIGIBILITY_PENDING_ORDER)

@@ -46,6 +46,9 @@ def stg_practice_claim(practice_ids: Sequence[str] | None) -> Select:
             sa.func.min(sa.func.coalesce(mc.c.claim_start_date, mc.c.claim_line_start_date)).label("service_date"),
             sa.func.sum(mc.c.charge_amount).label("charge_amount"),
             sa.func.count().label("line_count"),  # billed (837) lines
+            # what the claim record says the payer pays (the Tuva paid_amount; a practice system's expected
+            # reimbursement): NULL when no line carries it
+            sa.func.sum(mc.c.paid_amount).label("expected_paid"),
         )
         .where(mc.c.billing_tin.in_(sa.select(s.practice.c.practice_id)))
         .where(within(mc.c.billing_tin, practice_ids))

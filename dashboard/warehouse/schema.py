@@ -497,7 +497,7 @@ FACT_INDEXES = tuple(
         (service_line_payment, ("claim_payment_id",)), (remark_code, ("claim_payment_id",)),
         (patient_payment, ("practice_id", "claim_id")), (patient_payment, ("payment_date",)),
         (claim_write_off, ("practice_id", "claim_id")), (claim_write_off, ("write_off_date",)),
-        (eligibility_check, ("practice_id",)),
+        (eligibility_check, ("practice_id",)), (eligibility_check, ("practice_id", "service_date")),
         (member_coverage_tier, ("person_id",)),
     )
 )

@@ -121,7 +121,8 @@ mart_claim = Table(
     Column("submitted_date", Date),  # the first 837
     Column("first_answer", String), Column("first_answer_date", Date),  # the clearinghouse's (277CA)
     _count("adjudications"), Column("first_adjudicated_date", Date), Column("last_adjudicated_date", Date),
-    _money("payer_paid"),
+    _money("payer_paid"), _money("expected_paid"),  # Σ CLP04; what the claim record expects (NULL: unknown)
+    Column("last_trace_number", String),  # the latest 835's TRN02
     Column("last_outcome", String),  # of the latest 835: paid | partially paid | denied | reversed; NULL: none
     _money("last_denied_amount"),  # its denial CAS dollars (service lines included)
     Column("denial_codes", String), Column("top_carc", String),  # its denial codes, largest first ("CO-16,CO-97")
@@ -129,6 +130,15 @@ mart_claim = Table(
     Column("appealed_date", Date),  # the latest appeal
     _money("payer_balance"), _money("patient_balance"),  # owed now (netted as A/R is; < 0: a credit)
     sa.PrimaryKeyConstraint("practice_id", "claim_id"),
+)
+
+# 835 claim payments (CLP) whose CLP01 names no claim of the practice: money received for nothing on the books
+mart_unmatched_payment = Table(
+    "mart_unmatched_payment", metadata,
+    Column("practice_id", String, nullable=False), Column("claim_payment_id", String, nullable=False),
+    Column("claim_id", String), Column("payer_claim_number", String), Column("trace_number", String),
+    Column("payer", String), Column("payment_date", Date, nullable=False), _money("charge"), _money("paid"),
+    sa.PrimaryKeyConstraint("practice_id", "claim_payment_id"),
 )
 
 mart_adjustment_month = Table(
@@ -273,7 +283,7 @@ mart_utilization_month = Table(
 
 # The horizon the marts were last built to (months a later load adds are added for every tenant), and the
 # version of their definitions: marts built by another version are refused until `dashboard marts refresh`.
-MARTS_VERSION = 11
+MARTS_VERSION = 12
 mart_state = Table("mart_state", metadata, Column("horizon", Date), Column("version", Integer))
 
 
@@ -671,6 +681,7 @@ def _claim(ids: Ids, *, window: Window) -> Select:
         return sa.and_(t.c.practice_id == claim.c.practice_id, t.c.claim_id == claim.c.claim_id)
 
     zero = sa.literal(0)
+    cp, r = s.claim_payment, s.remittance
     return (
         sa.select(claim.c.practice_id, claim.c.claim_id, claim.c.payer, claim.c.service_date, claim.c.charge_amount,
                   sub.c.submitted_date, ack.c.event_type.label("first_answer"),
@@ -678,7 +689,8 @@ def _claim(ids: Ids, *, window: Window) -> Select:
                   sa.func.coalesce(last.c.n, zero).label("adjudications"),
                   last.c.first_date.label("first_adjudicated_date"),
                   last.c.payment_date.label("last_adjudicated_date"),
-                  sa.func.coalesce(last.c.payer_paid, zero).label("payer_paid"), outcome.label("last_outcome"),
+                  sa.func.coalesce(last.c.payer_paid, zero).label("payer_paid"), claim.c.expected_paid,
+                  r.c.trace_number.label("last_trace_number"), outcome.label("last_outcome"),
                   sa.func.coalesce(last.c.denial_amount, zero).label("last_denied_amount"),
                   codes.c.codes.label("denial_codes"), top.c.carc.label("top_carc"),
                   remarks.c.codes.label("remark_codes"), appeal.c.appealed_date,
@@ -686,11 +698,25 @@ def _claim(ids: Ids, *, window: Window) -> Select:
                   sa.func.coalesce(owed.c.patient_balance, zero).label("patient_balance"))
         .select_from(claim)
         .outerjoin(sub, same(sub)).outerjoin(ack, same(ack)).outerjoin(last, same(last))
+        .outerjoin(cp, cp.c.claim_payment_id == last.c.claim_payment_id)
+        .outerjoin(r, r.c.remittance_id == cp.c.remittance_id)
         .outerjoin(codes, codes.c.claim_payment_id == last.c.claim_payment_id)
         .outerjoin(top, top.c.claim_payment_id == last.c.claim_payment_id)
         .outerjoin(remarks, remarks.c.claim_payment_id == last.c.claim_payment_id)
         .outerjoin(appeal, same(appeal)).outerjoin(owed, same(owed))
     )
+
+
+def _unmatched_payment(ids: Ids, *, window: Window) -> Select:
+    """Grain: one 835 claim payment (CLP) whose CLP01 names no claim billed by its practice."""
+    cp, r = s.claim_payment, s.remittance
+    claim = m.stg_practice_claim(ids).subquery("claim")
+    return (sa.select(cp.c.practice_id, cp.c.claim_payment_id, cp.c.claim_id, cp.c.payer_claim_number,
+                      r.c.trace_number, sa.func.coalesce(r.c.payer_name, r.c.payer_id).label("payer"), r.c.payment_date,
+                      cp.c.charge_amount.label("charge"), cp.c.paid_amount.label("paid"))
+            .join(r, r.c.remittance_id == cp.c.remittance_id)
+            .outerjoin(claim, sa.and_(claim.c.claim_id == cp.c.claim_id, claim.c.practice_id == cp.c.practice_id))
+            .where(m.within(cp.c.practice_id, ids), claim.c.claim_id.is_(None)))
 
 
 def _remittance(ids: Ids, *, window: Window) -> Select:
@@ -952,6 +978,7 @@ MARTS: dict[str, Mart] = {mart.table.name: mart for mart in (
     Mart(mart_adjustment_month, "practice", _adjustment_month),
     Mart(mart_provider_adjustment_month, "practice", _provider_adjustment_month),
     Mart(mart_remittance, "practice", _remittance),
+    Mart(mart_unmatched_payment, "practice", _unmatched_payment),
     Mart(mart_denial_line, "practice", _denial_line),
     Mart(mart_member_claim, "employer", _member_claim),
     Mart(mart_member_month, "employer", _member_month),
