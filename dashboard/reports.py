@@ -89,6 +89,11 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            pm.eligibility_pending, "Visits within 30 days either side of the period's end whose latest 270/271 "
            "check has no answer yet, failed, or found the coverage inactive, the soonest visit first.",
            claim_level=True),
+    Report("claim-lifecycle", "Claim lifecycle by payer", "practice",
+           ("practice_id", "payer", *pm.LIFECYCLE_STAGES, *pm.LIFECYCLE_DAYS), pm.claim_lifecycle,
+           "The claims first sent in the period, as they stand now: submitted, accepted (277CA), adjudicated, "
+           "paid, denied on the first 835, appealed, overturned; and the median days of each stage (charge lag, "
+           "to acceptance, to adjudication, to payment), by payer."),
     Report("worklist-summary", "Worklists: claims and dollars", "practice",
            ("practice_id", "worklist", "claims", "amount", "due_soon"), pm.worklist_summary,
            "Rows and dollars on each worklist (denial-worklist: recoverable; ar-follow-up: owed by payers; "

@@ -14,6 +14,7 @@ from dash import Input, Output, dcc, html
 
 from dashboard.metrics.definitions import AGING_BUCKETS
 from dashboard.metrics.kpis import PRACTICE_KPIS
+from dashboard.metrics.practice import LIFECYCLE_STAGES
 from dashboard.reports import get_report, run_report
 from dashboard.ui import components as ui
 from dashboard.ui import grids
@@ -21,9 +22,9 @@ from dashboard.ui.context import page_context, report_cache, url_filters, wareho
 from dashboard.ui.registry import callback, page
 
 FILTERS = (Input("practice-from", "value"), Input("practice-to", "value"), Input("practice-entity", "value"))
-CHARTS = ("practice-trend", "practice-aging", "practice-denials", "practice-payer-mix")
+CHARTS = ("practice-trend", "practice-aging", "practice-denials", "practice-payer-mix", "practice-lifecycle")
 GRIDS = {"practice-kpis": "grid-practice-kpis", "ar-aging": "grid-ar-aging", "denials": "grid-denials",
-         "remittances": "grid-remittances"}
+         "claim-lifecycle": "grid-claim-lifecycle", "remittances": "grid-remittances"}
 
 
 def _slot(slot_id: str, height: int) -> dcc.Loading:
@@ -47,8 +48,8 @@ def layout(scope, **query):
         html.Div([
             _slot("practice-cards", 180),
             dbc.Row([dbc.Col(_slot(f"{CHARTS[0]}-box", 320), md=6), dbc.Col(_slot(f"{CHARTS[1]}-box", 320), md=6)]),
-            dbc.Row([dbc.Col(_slot(f"{CHARTS[2]}-box", 320), md=6), dbc.Col(_slot(f"{CHARTS[3]}-box", 320), md=6)],
-                    className="mb-3"),
+            dbc.Row([dbc.Col(_slot(f"{CHARTS[2]}-box", 320), md=6), dbc.Col(_slot(f"{CHARTS[3]}-box", 320), md=6)]),
+            dbc.Row([dbc.Col(_slot(f"{CHARTS[4]}-box", 320), md=6)], className="mb-3"),
             *[grids.paged_grid(get_report(name), grid_id=grid_id, href=ui.export_href(name, **href),
                                deidentified=scope.deidentified) for name, grid_id in GRIDS.items()],
         ], id="practice-content"),
@@ -146,6 +147,20 @@ def payer_mix_chart(scope, start, end, practice):
     by_payer = mix.groupby("payer", as_index=False)["charges"].sum().sort_values("charges").tail(10)
     fig = go.Figure(go.Bar(x=by_payer["charges"], y=by_payer["payer"], orientation="h"))
     return ui.graph(ui.style_figure(fig, "Charges by payer (payer mix)", horizontal=True), "practice-payer-mix")
+
+
+@callback(Output("practice-lifecycle-box", "children"), *FILTERS, audience="practice")
+def lifecycle_chart(scope, start, end, practice):
+    life = _run("claim-lifecycle", scope, start, end, practice).frame
+    if life.empty:
+        return ui.graph(ui.empty_figure("No claims sent in this period"), "practice-lifecycle")
+    counts = life[list(LIFECYCLE_STAGES)].sum()
+    fig = go.Figure(go.Funnel(y=list(LIFECYCLE_STAGES), x=counts.tolist(), name="Claims",
+                              textinfo="value+percent initial"))
+    ui.style_figure(fig, "Claims sent in the period, as they stand now", horizontal=True)
+    fig.update_xaxes(tickprefix="", tickformat=",")
+    # the stages' median days over every claim of the selection are in the claim-lifecycle grid, by payer
+    return ui.graph(fig, "practice-lifecycle")
 
 
 for _name, _grid in GRIDS.items():

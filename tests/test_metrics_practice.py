@@ -456,3 +456,17 @@ def test_eligibility_pending_lists_visits_near_the_period_end_without_a_good_ans
     feb = run(engine, pm.eligibility_pending, end=FEB)
     assert feb[["service_date", "days_to_visit", "status"]].values.tolist() == [[D(2026, 2, 20), -8, "no answer yet"]]
     assert run(engine, pm.eligibility_pending, end=D(2026, 6, 1)).empty
+
+
+def test_claim_lifecycle_funnel_and_median_days_by_payer(engine):
+    """Claims first sent January–March (C1, C2, C3, C4, C6, C7, C8, C9; C5 was sent in 2025): all 8 accepted
+    (C2 after a rejection), 6 adjudicated (not C4, C6), 5 paid (not C3), 3 denied on the first 835 (C2 CO-16,
+    C3 CO-50, C7 a line CO-97), 2 appealed (C2, C3), 1 overturned (C2). Medians: charge lag 1 day (C6: 9);
+    to acceptance 1 (C2: 5); to adjudication of 13, 14, 16, 16, 20, 21 days: 16; to payment of 13, 14, 20, 21,
+    40 (C2, paid on appeal): 20."""
+    out = run(engine, pm.claim_lifecycle)
+    row = out.iloc[0]
+    assert (len(out), row["payer"]) == (1, "ACME")
+    assert [int(row[c]) for c in pm.LIFECYCLE_STAGES] == [8, 8, 6, 5, 3, 2, 1]
+    assert [row[c] for c in pm.LIFECYCLE_DAYS] == [1.0, 1.0, 16.0, 20.0]
+    assert run(engine, pm.claim_lifecycle, start=D(2025, 10, 1), end=D(2025, 10, 1))["submitted"].tolist() == [1]

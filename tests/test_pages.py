@@ -570,3 +570,14 @@ def test_the_worklists_page_counts_each_list_and_pages_its_claims(app):
     assert [r["claim_id"] for r in rows["grid-denial-worklist"]["getRowsResponse"]["rowData"]] == ["C7"]
     employer = logged_in(app, "employer")
     assert "no-access" in _routed(employer, app, "/practice/worklists", "")
+
+
+def test_the_lifecycle_funnel_shows_the_periods_claims_by_stage(app):
+    client = logged_in(app, "practice")
+    out = component_props(call(client, app, "practice-lifecycle-box.children", values_for("practice", P1)).get_json())
+    funnel = out["practice-lifecycle"]["figure"]["data"][0]
+    assert funnel["type"] == "funnel"
+    assert list(zip(funnel["y"], funnel["x"], strict=True)) == [
+        ("submitted", 8), ("accepted", 8), ("adjudicated", 6), ("paid", 5), ("denied", 3), ("appealed", 2),
+        ("overturned", 1)]
+    assert "Claims — submitted: 8.00; accepted: 8.00" in out["practice-lifecycle-text"]["children"]

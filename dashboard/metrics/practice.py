@@ -685,3 +685,38 @@ ELIGIBILITY_PENDING_PAGED = ("practice_id", "person_id", "member_id", "payer", "
 ELIGIBILITY_PENDING_ORDER = ("practice_id", "service_date", "check_id")
 eligibility_pending, eligibility_pending_page = _worklist(eligibility_pending_rows, ELIGIBILITY_PENDING_PAGED,
                                                           ELIGIBILITY_PENDING_ORDER)
+
+
+LIFECYCLE_STAGES = ("submitted", "accepted", "adjudicated", "paid", "denied", "appealed", "overturned")
+LIFECYCLE_DAYS = ("charge_lag_days", "days_to_acceptance", "days_to_adjudication", "days_to_payment")
+
+
+def claim_lifecycle(conn: Connection, f: Filters) -> pd.DataFrame:
+    """The period's claims (first sent, 837, in the period) by practice and payer through their lifecycle, as
+    they stand now: submitted; accepted by the clearinghouse (277CA, at any try); adjudicated (an 835); paid
+    (something paid); denied (the first 835 denied them, in full or in part); appealed; overturned (paid on or
+    after the first appeal). And the median days of each stage: charge lag (service → 837), to acceptance
+    (837 → 277CA accepted), to adjudication (837 → first 835), to payment (837 → first 835 paying). Source:
+    HFMA MAP keys (clean claim, denial, days to payment); MGMA (charge lag)."""
+    c = sem.source(sem.mart_claim)
+
+    def median(later: sa.ColumnElement, earlier: sa.ColumnElement) -> sa.ColumnElement:
+        return sa.func.percentile_cont(0.5).within_group(later - earlier)
+
+    def count(condition: sa.ColumnElement) -> sa.ColumnElement:
+        return sa.func.sum(sa.case((condition, 1), else_=0))
+
+    q = (sa.select(c.c.practice_id, c.c.payer, sa.func.count(), count(c.c.accepted_date.is_not(None)),
+                   count(c.c.adjudications > 0), count(c.c.payer_paid > 0), count(c.c.first_denied == 1),
+                   count(c.c.appealed_date.is_not(None)), count(c.c.overturned == 1),
+                   median(c.c.submitted_date, c.c.service_date), median(c.c.accepted_date, c.c.submitted_date),
+                   median(c.c.first_adjudicated_date, c.c.submitted_date),
+                   median(c.c.first_paid_date, c.c.submitted_date))
+         .where(m.within(c.c.practice_id, f.practice_ids), _between(c.c.submitted_date, f.start, f.end_date))
+         .group_by(c.c.practice_id, c.c.payer).order_by(c.c.practice_id, c.c.payer))
+    out = fetch(conn, q, ["practice_id", "payer", *LIFECYCLE_STAGES, *LIFECYCLE_DAYS])
+    for col in LIFECYCLE_STAGES:
+        out[col] = pd.to_numeric(out[col]).astype("int64")
+    for col in LIFECYCLE_DAYS:
+        out[col] = pd.to_numeric(out[col]).astype(float)
+    return out

@@ -210,7 +210,9 @@ def describe(fig: go.Figure) -> str:
     title = layout.title.text if layout.title and layout.title.text else "Chart"
     parts = [f"{title}."]
     for trace in fig.data:
-        horizontal = getattr(trace, "orientation", None) == "h"
+        # a funnel lies on its side unless it says otherwise
+        horizontal = getattr(trace, "orientation", None) == "h" or (trace.type == "funnel" and trace.orientation
+                                                                     in (None, "h"))
         labels, values = (trace.y, trace.x) if horizontal else (trace.x, trace.y)
         labels, values = list(labels) if labels is not None else [], list(values) if values is not None else []
         points = [(str(k), v) for k, v in zip(labels, values, strict=False) if v is not None and v == v]

@@ -120,6 +120,10 @@ mart_claim = Table(
     Column("payer", String), Column("service_date", Date), _money("charge_amount"),
     Column("submitted_date", Date),  # the first 837
     Column("first_answer", String), Column("first_answer_date", Date),  # the clearinghouse's (277CA)
+    Column("accepted_date", Date),  # its first acceptance (277CA), after any rejections
+    _count("first_denied"),  # 1: the first 835 denied it, in full or in part (a line)
+    Column("first_paid_date", Date),  # the first 835 that paid something (CLP04 > 0)
+    _count("overturned"),  # 1: appealed, and an 835 on or after the first appeal paid it
     _count("adjudications"), Column("first_adjudicated_date", Date), Column("last_adjudicated_date", Date),
     _money("payer_paid"), _money("expected_paid"),  # Σ CLP04; what the claim record expects (NULL: unknown)
     Column("last_trace_number", String),  # the latest 835's TRN02
@@ -665,6 +669,17 @@ def _claim(ids: Ids, *, window: Window) -> Select:
     appeal = (sa.select(ev.c.practice_id, ev.c.claim_id, sa.func.max(ev.c.event_date).label("appealed_date"))
               .where(ev.c.event_type == "appealed", m.within(ev.c.practice_id, ids))
               .group_by(ev.c.practice_id, ev.c.claim_id)).subquery("appeal")
+    accepted = (sa.select(ev.c.practice_id, ev.c.claim_id, sa.func.min(ev.c.event_date).label("accepted_date"))
+                .where(ev.c.event_type == "accepted", m.within(ev.c.practice_id, ids))
+                .group_by(ev.c.practice_id, ev.c.claim_id)).subquery("accepted")
+    first = (sa.select(adj.c.practice_id, adj.c.claim_id,
+                       # denied as the denial rate counts it: CLP02 4, or any denial CAS (claim or line)
+                       sa.func.max(sa.case((sa.and_(adj.c.adjudication_seq == 1, sa.or_(
+                           adj.c.denial_amount > 0, adj.c.status_code == d.CLAIM_STATUS_DENIED)), 1), else_=0))
+                       .label("first_denied"),
+                       sa.func.min(sa.case((adj.c.paid_amount > 0, adj.c.payment_date))).label("first_paid_date"))
+             .group_by(adj.c.practice_id, adj.c.claim_id)).subquery("first")
+    overturn = m.int_first_appeal(ids).subquery("overturn")
     iv = source(mart_ar_interval)
     patient = iv.c.payer == "Patient"
     owed = (sa.select(iv.c.practice_id, iv.c.claim_id,
@@ -685,7 +700,9 @@ def _claim(ids: Ids, *, window: Window) -> Select:
     return (
         sa.select(claim.c.practice_id, claim.c.claim_id, claim.c.payer, claim.c.service_date, claim.c.charge_amount,
                   sub.c.submitted_date, ack.c.event_type.label("first_answer"),
-                  ack.c.event_date.label("first_answer_date"),
+                  ack.c.event_date.label("first_answer_date"), accepted.c.accepted_date,
+                  sa.func.coalesce(first.c.first_denied, zero).label("first_denied"), first.c.first_paid_date,
+                  sa.func.coalesce(overturn.c.overturned, zero).label("overturned"),
                   sa.func.coalesce(last.c.n, zero).label("adjudications"),
                   last.c.first_date.label("first_adjudicated_date"),
                   last.c.payment_date.label("last_adjudicated_date"),
@@ -703,7 +720,8 @@ def _claim(ids: Ids, *, window: Window) -> Select:
         .outerjoin(codes, codes.c.claim_payment_id == last.c.claim_payment_id)
         .outerjoin(top, top.c.claim_payment_id == last.c.claim_payment_id)
         .outerjoin(remarks, remarks.c.claim_payment_id == last.c.claim_payment_id)
-        .outerjoin(appeal, same(appeal)).outerjoin(owed, same(owed))
+        .outerjoin(appeal, same(appeal)).outerjoin(owed, same(owed)).outerjoin(accepted, same(accepted))
+        .outerjoin(first, same(first)).outerjoin(overturn, same(overturn))
     )
 
 
