@@ -54,7 +54,7 @@ class Services:
     @property
     def csp(self) -> str:
         """Content-Security-Policy: scripts only from us plus the hashes of Dash's inline scripts
-        (known once Dash has set itself up on the first request); plotly needs 'unsafe-eval'."""
+        (known once Dash has set itself up, in create_app); plotly needs 'unsafe-eval'."""
         hashes = " ".join(self.dash_app.csp_hashes()) if self.dash_app is not None else ""
         return (
             "default-src 'self'; "
@@ -199,5 +199,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     dash_app.layout = _shell
     import_pages(PAGES_DIR)
     registry.register_callbacks(dash_app)
+    # Dash sets itself up (registers the component-suite files it serves, merges callbacks, collects the CSP
+    # hashes) on a process's first request, but marks that done before doing it: a worker's other threads then
+    # answered suite files with DependencyException (500) on a cold start. Done here, once per process, first.
+    dash_app._setup_server()
     services.dash_app = dash_app
     return server

@@ -222,3 +222,16 @@ def test_every_registered_callback_is_declared(app):
     for output in dash_app.callback_map:
         assert registry.is_registered_output(dash_app, output), output
     assert json.dumps(sorted(dash_app.callback_map))  # serialisable ids
+
+
+def test_dash_is_set_up_before_the_first_request(tmp_path, fixture_warehouse_url):
+    """Dash registers the component-suite files it may serve on a process's first request, after marking that
+    done: a cold worker's other threads answered those files with 500. create_app sets Dash up itself, so a
+    new app knows every suite file before any request, and its CSP hashes with them."""
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path, fixture_warehouse_url)
+    dash_app = app.extensions["dashboard"].dash_app
+    assert {"dash", "dash_bootstrap_components", "dash_ag_grid"} <= set(dash_app.registered_paths)
+    assert any("react" in path for path in dash_app.registered_paths["dash"])
+    assert dash_app.csp_hashes()
