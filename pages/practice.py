@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, dcc, html
 
 from dashboard.metrics.definitions import AGING_BUCKETS
+from dashboard.metrics.filters import add_months
 from dashboard.metrics.kpis import PRACTICE_KPIS
 from dashboard.metrics.practice import LIFECYCLE_STAGES
 from dashboard.reports import get_report, run_report
@@ -66,21 +67,44 @@ ui.drill_on_click("practice-denials", "practice", "denied-claims",
 ui.drill_on_click("practice-trend", "practice", "open-claims", {}, month_from_x=True)
 
 
-def _cards(summary_row: pd.Series, filters) -> dbc.Row:
-    """The KPI cards from the practice-summary row of the selection (its 'all' row, or its only row): the
-    A/R balance, then every card KPI of the registry with its benchmark band, formula and source, and a link to
-    the claims behind it where the registry names them."""
+def _summary_row(frame: pd.DataFrame) -> pd.Series | None:
+    """The selection's row of a practice-summary frame: its 'all' row, or its only row."""
+    if frame.empty:
+        return None
+    return frame[frame["practice_id"] == "all"].iloc[0] if len(frame) > 1 else frame.iloc[0]
+
+
+def _cards(summary_row: pd.Series, filters, *, previous: pd.Series | None, year_ago: pd.Series | None,
+           monthly: pd.DataFrame | None) -> dbc.Row:
+    """The KPI cards from the practice-summary row of the selection: the A/R balance, then every card KPI of the
+    registry with its benchmark band, formula and source, its change against the previous period and the same
+    period a year earlier, its monthly sparkline (one practice selected), and a link to the claims behind it
+    where the registry names them."""
     start, end = f"{filters.start:%Y-%m}", f"{filters.end:%Y-%m}"
     practice = filters.practice_ids[0] if filters.practice_ids and len(filters.practice_ids) == 1 else None
 
     def claims(report: str, column_filters=()) -> str:
         return ui.drill_href(report, start=start, end=end, practice=practice, **dict(column_filters))
 
+    def trend(name: str, unit: str, higher_is_better: bool | None, label: str) -> list:
+        parts = [ui.change(summary_row.get(name), None if row is None else row.get(name), unit=unit,
+                           higher_is_better=higher_is_better, against=against)
+                 for row, against in ((previous, "previous period"), (year_ago, "a year earlier"))]
+        if monthly is not None and name in monthly.columns:
+            values = [None if pd.isna(v) else float(v) for v in monthly[name]]
+            shown = ", ".join(f"{m} {'—' if v is None else round(v, 4)}" for m, v in zip(monthly["month"], values,
+                                                                                    strict=True))
+            parts.append(ui.sparkline(values, label=f"{label} by month: {shown}"))
+        return [p for p in parts if p is not None]
+
     balance = ui.kpi_card("A/R balance", ui.fmt_money(summary_row["ar_balance"]), note=f"at end of {end}")
+    balance.children.children.insert(2, html.Div(trend("ar_balance", "money", False, "A/R balance"),
+                                                 className="small"))
     balance.children.children.append(ui.claims_link(claims("open-claims"), "A/R balance"))
     tiles = [balance]
     tiles += [ui.kpi_tile(kpi, summary_row.get(kpi.name),
-                          claims_href=claims(kpi.claims, kpi.claims_filter) if kpi.claims else None)
+                          claims_href=claims(kpi.claims, kpi.claims_filter) if kpi.claims else None,
+                          trend=trend(kpi.name, kpi.unit, kpi.higher_is_better, kpi.label))
               for kpi in PRACTICE_KPIS if kpi.card]
     return dbc.Row([dbc.Col(tile, md=3) for tile in tiles], className="g-3 mb-4")
 
@@ -90,14 +114,25 @@ def _run(name: str, scope, start, end, practice):
                       cache=report_cache())
 
 
+def _shifted(filters, months: int) -> tuple[str, str]:
+    return f"{add_months(filters.start, months):%Y-%m}", f"{add_months(filters.end, months):%Y-%m}"
+
+
 @callback(Output("practice-cards", "children"), *FILTERS, audience="practice")
 def cards(scope, start, end, practice):
     summary = _run("practice-summary", scope, start, end, practice)
-    frame = summary.frame
-    if frame.empty:
+    row = _summary_row(summary.frame)
+    if row is None:
         return dbc.Alert("No claims for this selection.", color="info")
-    row = frame[frame["practice_id"] == "all"].iloc[0] if len(frame) > 1 else frame.iloc[0]
-    return _cards(row, summary.filters)
+    f = summary.filters
+    length = (f.end.year - f.start.year) * 12 + f.end.month - f.start.month + 1
+    # the same practices over the period just before, and over the same months a year earlier
+    previous = _summary_row(_run("practice-summary", scope, *_shifted(f, -length), practice).frame)
+    year_ago = _summary_row(_run("practice-summary", scope, *_shifted(f, -12), practice).frame)
+    monthly = None
+    if f.practice_ids is not None and len(f.practice_ids) == 1:  # one practice: its months are the selection's
+        monthly = _run("practice-kpis", scope, start, end, practice).frame.sort_values("month")
+    return _cards(row, f, previous=previous, year_ago=year_ago, monthly=monthly)
 
 
 @callback(Output("practice-trend-box", "children"), *FILTERS, audience="practice")

@@ -581,3 +581,32 @@ def test_the_lifecycle_funnel_shows_the_periods_claims_by_stage(app):
         ("submitted", 8), ("accepted", 8), ("adjudicated", 6), ("paid", 5), ("denied", 3), ("appealed", 2),
         ("overturned", 1)]
     assert "Claims — submitted: 8.00; accepted: 8.00" in out["practice-lifecycle-text"]["children"]
+
+
+def test_cards_compare_with_the_previous_period_and_a_year_earlier(app):
+    """Issue 12 item 8. January–March: 3 of the 6 first adjudications denied (C2, C3, C7); October–December
+    2025: C5's only, not a denial, so the denial rate rose 50 points (worse: red). A year earlier there is no
+    data, so no change is claimed. With one practice chosen each card has its months as a sparkline."""
+    client = logged_in(app, "practice")
+    out = component_props(call(client, app, "practice-cards.children", values_for("practice", P1)).get_json())
+    denial = _text(out["kpi-denial-rate-(claims)"])
+    assert "+50.0 pts vs previous period" in denial
+    assert "a year earlier" not in denial
+    spans = []
+
+    def walk(tree):
+        if isinstance(tree, dict):
+            props = tree.get("props", {})
+            if "kpi-change" in str(props.get("className", "")) or props.get("className") == "sparkline":
+                spans.append(props)
+            for v in tree.values():
+                walk(v)
+        elif isinstance(tree, list):
+            for v in tree:
+                walk(v)
+
+    walk(out["kpi-denial-rate-(claims)"])
+    assert any("text-danger" in s.get("className", "") for s in spans)
+    spark = next(s for s in spans if s.get("className") == "sparkline")
+    assert spark["aria-label"].startswith("Denial rate (claims) by month: 2026-01 0.5, 2026-02 1.0, 2026-03 0.3333")
+    assert len(spark["children"]) == 3

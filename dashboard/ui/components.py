@@ -76,18 +76,60 @@ def kpi_card(title: str, value: str, *, note: str | None = None, status: str | N
     )
 
 
-def kpi_tile(kpi: Kpi, value: float | None, *, claims_href: str | None = None) -> dbc.Card:
+def kpi_tile(kpi: Kpi, value: float | None, *, claims_href: str | None = None,
+             trend: Sequence[html.Span] = ()) -> dbc.Card:
     """A card for a registry KPI: its label, value, benchmark band colour, and its formula and source
     behind an info mark (a native tooltip: readable with a mouse, a keyboard focus or a screen reader);
-    ``claims_href`` adds a link to the claims behind it."""
+    ``claims_href`` adds a link to the claims behind it, ``trend`` its changes and sparkline."""
     info = html.Span("i", title=f"{kpi.formula}. Source: {kpi.source}.", tabIndex="0",
                      className="kpi-info", **{"aria-label": f"How {kpi.label} is computed"})
     card = kpi_card(kpi.label, kpi.format(value), note=f"benchmark {kpi.benchmark}" if kpi.benchmark else None,
                     status=kpi.status(value))
     card.children.children[0].children = [kpi.label, info]
+    if trend:
+        card.children.children.insert(2, html.Div(list(trend), className="small"))
     if claims_href:
         card.children.children.append(claims_link(claims_href, kpi.label))
     return card
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float | None], *, label: str) -> html.Span:
+    """A month series as a line of block characters (no chart to load), its values read out to screen readers;
+    a month without a value is a gap."""
+    known = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if len(known) < 2:
+        return html.Span()
+    low, high = min(known), max(known)
+    marks = "".join(" " if v is None or (isinstance(v, float) and math.isnan(v))
+                    else SPARK[0 if high == low else round((v - low) / (high - low) * (len(SPARK) - 1))]
+                    for v in values)
+    return html.Span(marks, className="sparkline", role="img", title=label, **{"aria-label": label})
+
+
+def change(now: float | None, before: float | None, *, unit: str, higher_is_better: bool | None,
+           against: str) -> html.Span | None:
+    """The change from ``before`` to ``now`` in the KPI's terms (rates in points, days in days, money in %),
+    coloured by whether it is better; None when either is unknown."""
+    def missing(v):
+        return v is None or (isinstance(v, float) and math.isnan(v))
+
+    if missing(now) or missing(before):
+        return None
+    diff = now - before
+    if unit == "rate":
+        text = f"{diff * 100:+.1f} pts"
+    elif unit == "days":
+        text = f"{diff:+.1f} days"
+    else:
+        if before == 0:
+            return None
+        text = f"{diff / abs(before):+.1%}"
+    better = None if higher_is_better is None or diff == 0 else (diff > 0) == higher_is_better
+    colour = "text-muted" if better is None else ("text-success" if better else "text-danger")
+    return html.Span(f"{text} vs {against}", className=f"{colour} me-2 kpi-change")
 
 
 def claims_link(href: str, label: str) -> html.A:
