@@ -82,6 +82,7 @@ def _cards(summary_row: pd.Series, filters, *, previous: pd.Series | None, year_
     where the registry names them."""
     start, end = f"{filters.start:%Y-%m}", f"{filters.end:%Y-%m}"
     practice = filters.practice_ids[0] if filters.practice_ids and len(filters.practice_ids) == 1 else None
+    twelve = (filters.end.year - filters.start.year) * 12 + filters.end.month - filters.start.month == 11
 
     def claims(report: str, column_filters=()) -> str:
         return ui.drill_href(report, start=start, end=end, practice=practice, **dict(column_filters))
@@ -89,7 +90,8 @@ def _cards(summary_row: pd.Series, filters, *, previous: pd.Series | None, year_
     def trend(name: str, unit: str, higher_is_better: bool | None, label: str) -> list:
         parts = [ui.change(summary_row.get(name), None if row is None else row.get(name), unit=unit,
                            higher_is_better=higher_is_better, against=against)
-                 for row, against in ((previous, "previous period"), (year_ago, "a year earlier"))]
+                 for row, against in ((previous, "previous 12 months" if year_ago is None and twelve
+                                       else "previous period"), (year_ago, "a year earlier"))]
         if monthly is not None and name in monthly.columns:
             values = [None if pd.isna(v) else float(v) for v in monthly[name]]
             shown = ", ".join(f"{m} {'—' if v is None else round(v, 4)}" for m, v in zip(monthly["month"], values,
@@ -128,7 +130,9 @@ def cards(scope, start, end, practice):
     length = (f.end.year - f.start.year) * 12 + f.end.month - f.start.month + 1
     # the same practices over the period just before, and over the same months a year earlier
     previous = _summary_row(_run("practice-summary", scope, *_shifted(f, -length), practice).frame)
-    year_ago = _summary_row(_run("practice-summary", scope, *_shifted(f, -12), practice).frame)
+    # a 12-month period's previous period is the year before: said once
+    year_ago = None if length == 12 else _summary_row(_run("practice-summary", scope, *_shifted(f, -12),
+                                                           practice).frame)
     monthly = None
     if f.practice_ids is not None and len(f.practice_ids) == 1:  # one practice: its months are the selection's
         monthly = _run("practice-kpis", scope, start, end, practice).frame.sort_values("month")

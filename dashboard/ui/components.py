@@ -127,7 +127,8 @@ def change(now: float | None, before: float | None, *, unit: str, higher_is_bett
         if before == 0:
             return None
         text = f"{diff / abs(before):+.1%}"
-    better = None if higher_is_better is None or diff == 0 else (diff > 0) == higher_is_better
+    shown_zero = text.lstrip("+-").startswith(("0.0 ", "0.0%"))  # a change too small to show is none
+    better = None if higher_is_better is None or shown_zero else (diff > 0) == higher_is_better
     colour = "text-muted" if better is None else ("text-success" if better else "text-danger")
     return html.Span(f"{text} vs {against}", className=f"{colour} me-2 kpi-change")
 
