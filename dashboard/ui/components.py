@@ -128,6 +128,8 @@ def change(now: float | None, before: float | None, *, unit: str, higher_is_bett
             return None
         text = f"{diff / abs(before):+.1%}"
     shown_zero = text.lstrip("+-").startswith(("0.0 ", "0.0%"))  # a change too small to show is none
+    if shown_zero:
+        text = "±" + text.lstrip("+-")
     better = None if higher_is_better is None or shown_zero else (diff > 0) == higher_is_better
     colour = "text-muted" if better is None else ("text-success" if better else "text-danger")
     return html.Span(f"{text} vs {against}", className=f"{colour} me-2 kpi-change")
