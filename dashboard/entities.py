@@ -26,7 +26,7 @@ version, so pages that ask on every layout cost one small query on PostgreSQL an
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -42,6 +42,7 @@ class Entities:
 
     practices: dict[str, str]
     employers: dict[str, str]
+    payers: dict[str, str] = field(default_factory=dict)  # payer id -> name (the payer table; not a tenant)
 
     def options(self, kind: str, within: Iterable[str] | None = None) -> list[dict]:
         """Dropdown options {label, value} for ``kind`` ('practice' or 'employer'), only ids ``within``
@@ -75,7 +76,8 @@ def lookup(conn: Connection) -> Entities:
             .where(el.c.group_id.in_(unnamed), el.c.group_name.is_not(None), el.c.group_name != "")
             .group_by(el.c.group_id)).all())
         employers.update({eid: found.get(eid) or eid for eid in unnamed})
-    return Entities(_ordered(practices), _ordered(employers))
+    payers = {pid: name or pid for pid, name in conn.execute(sa.select(s.payer.c.payer_id, s.payer.c.payer_name))}
+    return Entities(_ordered(practices), _ordered(employers), payers)
 
 
 def known(conn: Connection, cache: ReportCache | None = None) -> Entities:

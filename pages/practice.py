@@ -52,7 +52,7 @@ def layout(scope, **query):
             dbc.Row([dbc.Col(_slot(f"{CHARTS[2]}-box", 320), md=6), dbc.Col(_slot(f"{CHARTS[3]}-box", 320), md=6)]),
             dbc.Row([dbc.Col(_slot(f"{CHARTS[4]}-box", 320), md=6)], className="mb-3"),
             *[grids.paged_grid(get_report(name), grid_id=grid_id, href=ui.export_href(name, **href),
-                               deidentified=scope.deidentified) for name, grid_id in GRIDS.items()],
+                               deidentified=scope.deidentified, names=ctx.names) for name, grid_id in GRIDS.items()],
         ], id="practice-content"),
     ])
 
@@ -154,9 +154,11 @@ def trend_chart(scope, start, end, practice):
 @callback(Output("practice-aging-box", "children"), *FILTERS, audience="practice")
 def aging_chart(scope, start, end, practice):
     aging = _run("ar-aging", scope, start, end, practice)
+    names = page_context(scope).names or {}
     fig = go.Figure()
-    for payer, rows in aging.frame.groupby("payer"):
-        fig.add_bar(x=rows["bucket"], y=rows["balance"], name=payer, customdata=[[payer]] * len(rows))
+    for payer, rows in aging.frame.groupby("payer"):  # the payer's name shows; its id drills down
+        fig.add_bar(x=rows["bucket"], y=rows["balance"], name=names.get(payer, payer),
+                    customdata=[[payer]] * len(rows))
     fig.update_layout(barmode="stack")
     ui.style_figure(fig, f"A/R aging at end of {aging.filters.end:%Y-%m} (from date of service)")
     fig.update_xaxes(categoryorder="array", categoryarray=[name for name, _, _ in AGING_BUCKETS])
@@ -184,7 +186,9 @@ def payer_mix_chart(scope, start, end, practice):
     if mix.empty:
         return ui.graph(ui.empty_figure("No charges in this period"), "practice-payer-mix")
     by_payer = mix.groupby("payer", as_index=False)["charges"].sum().sort_values("charges").tail(10)
-    fig = go.Figure(go.Bar(x=by_payer["charges"], y=by_payer["payer"], orientation="h"))
+    names = page_context(scope).names or {}
+    fig = go.Figure(go.Bar(x=by_payer["charges"], y=[names.get(p, p) for p in by_payer["payer"]], orientation="h",
+                           hovertext=[f"payer id {p}" for p in by_payer["payer"]]))
     return ui.graph(ui.style_figure(fig, "Charges by payer (payer mix)", horizontal=True), "practice-payer-mix")
 
 

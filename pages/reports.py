@@ -88,8 +88,10 @@ def render(scope, name, start, end, entity, drill):
                           cache=report_cache(), **ids)
     # the URL's column filters hold for the report they were written for (the server applies them, as any)
     model = (drill or {}).get("model") if (drill or {}).get("report") == name else None
+    names = page_context(scope).names if checked.report.audience == "practice" else None
     return grids.paged_grid(checked.report, grid_id=GRID, href=ui.export_href(name, start=start, end=end, **ids),
-                            deidentified=scope.deidentified, filter_model=model if isinstance(model, dict) else None)
+                            deidentified=scope.deidentified, filter_model=model if isinstance(model, dict) else None,
+                            names=names)
 
 
 @callback(Output(GRID, "getRowsResponse"), Output(f"{GRID}-csv", "href"), Output(f"{GRID}-status", "children"),

@@ -39,7 +39,7 @@ def layout(scope, **query):
     for name, grid_id in GRIDS.items():
         report = get_report(name)
         block = grids.paged_grid(report, grid_id=grid_id, href=ui.export_href(name, **href),
-                                 deidentified=scope.deidentified,
+                                 deidentified=scope.deidentified, names=ctx.names,
                                  filter_model=PATIENT_ONLY if grid_id == "grid-patient-balances" else None)
         if grid_id == "grid-patient-balances":  # the open-claims report, patients' part
             block.children[0].children[0].children = "Patient balances: the claims behind them"

@@ -479,7 +479,9 @@ def test_cards_and_charts_open_the_claims_behind_them(app):
     assert "/reports?report=open-claims&from=2026-01&to=2026-03&practice=111111111" in hrefs  # A/R balance
     aging = call(client, app, "practice-aging-box.children", values).get_json()
     figure = component_props(aging)["practice-aging"]["figure"]
-    assert {(t["name"], t["customdata"][0][0]) for t in figure["data"]} == {("ACME", "ACME"), ("Patient", "Patient")}
+    # names, not ids (item 9): the payer's name on the bar, its id behind it
+    assert {(t["name"], t["customdata"][0][0]) for t in figure["data"]} == {("Acme Health", "ACME"),
+                                                                           ("Patient", "Patient")}
     denials = component_props(call(client, app, "practice-denials-box.children", values).get_json())
     assert sorted(map(tuple, denials["practice-denials"]["figure"]["data"][0]["customdata"])) == [
         ("CO", "16"), ("CO", "50"), ("CO", "97")]
@@ -610,3 +612,18 @@ def test_cards_compare_with_the_previous_period_and_a_year_earlier(app):
     spark = next(s for s in spans if s.get("className") == "sparkline")
     assert spark["aria-label"].startswith("Denial rate (claims) by month: 2026-01 0.5, 2026-02 1.0, 2026-03 0.3333")
     assert len(spark["children"]) == 3
+
+
+def test_grids_show_names_and_keep_ids_for_filters_and_hover(app):
+    """Issue 12 item 9: payer and practice columns show names from the grid's context (the id on hover); the
+    context names the user's own practices only."""
+    client = logged_in(app, "practice")
+    page = _routed(client, app, "/practice", "?from=2026-01&to=2026-03&practice=111111111")
+    grid = page["grid-ar-aging"]
+    names = grid["dashGridOptions"]["context"]["names"]
+    assert names["ACME"] == "Acme Health"
+    assert names[P1] == "Fixture Family Medicine"
+    assert "222222222" not in names  # another practice's name is not sent
+    payer = next(c for c in grid["columnDefs"] if c["field"] == "payer")
+    assert "params.context.names" in payer["valueFormatter"]["function"]
+    assert payer["tooltipField"] == "payer"

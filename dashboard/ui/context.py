@@ -39,6 +39,7 @@ class PageContext:
     end: str
     practices: list[dict]  # dropdown options within the scope
     employers: list[dict]
+    names: dict[str, str] | None = None  # display names of the scope's practices and of payers, by id (grids, charts)
 
 
 def page_context(scope: access.Scope, *, audience: str = "practice", history_months: int = 36,
@@ -64,11 +65,13 @@ def _page_context(engine: Engine, scope: access.Scope, audience: str, history_mo
         known = entities.known(conn, report_cache())  # the admin form and the CLI offer the same tenants
         practices = known.options("practice", scope.practice_ids)
         employers = known.options("employer", scope.employer_ids)
+        names = {**known.payers, **{pid: name for pid, name in known.practices.items()
+                                    if scope.practice_ids is None or pid in scope.practice_ids}}
     months = [f"{add_months(last, -i):%Y-%m}" for i in reversed(range(history_months))]
     end_text = f"{end:%Y-%m}" if f"{end:%Y-%m}" in months else months[-1]
     start_text = f"{add_months(dt.date.fromisoformat(end_text + '-01'), -(default_months - 1)):%Y-%m}"
     return PageContext(months=months, start=start_text if start_text in months else months[0], end=end_text,
-                       practices=practices, employers=employers)
+                       practices=practices, employers=employers, names=names)
 
 
 @dataclass(frozen=True)

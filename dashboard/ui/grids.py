@@ -44,6 +44,9 @@ NUMBER_COLUMNS = frozenset({
 })
 EMPTY = {"rowData": [], "rowCount": 0}
 WORDS_COLUMNS = frozenset({"reason", "carc_reason", "remark", "description"})
+NAMED_COLUMNS = frozenset({"practice_id", "payer", "owed_to"})  # ids with a display name (the grid's context)
+NAME_OF = ("params.value == null ? '' : ((params.context && params.context.names && "
+           "params.context.names[params.value]) || params.value)")
 
 
 def _unit(report: Report, name: str) -> str:
@@ -75,6 +78,8 @@ def column_defs(report: Report, *, deidentified: bool) -> list[dict]:
             col["type"] = "rightAligned"
         elif unit == "number":
             col["type"] = "rightAligned"
+        if name in NAMED_COLUMNS:  # the name shows, the id on hover (filters and sorts still read the id)
+            col.update(valueFormatter={"function": NAME_OF}, tooltipField=name, minWidth=180)
         if name == "claim_id":  # each claim opens its page (assets/dashAgGridComponentFunctions.js)
             col.update(cellRenderer="ClaimLink", minWidth=150)
         elif name in WORDS_COLUMNS:  # a code's meaning: wide enough to read, whole on hover
@@ -106,7 +111,7 @@ def filter_model_from_query(report: Report, query: dict, *, deidentified: bool) 
 
 
 def paged_grid(report: Report, *, grid_id: str, href: str, deidentified: bool,
-               filter_model: dict | None = None) -> html.Div:
+               filter_model: dict | None = None, names: dict[str, str] | None = None) -> html.Div:
     """The report's grid (columns only: rows come a block at a time) with its CSV link for the same filters;
     ``filter_model`` opens it filtered (a drill-down, see :func:`filter_model_from_query`)."""
     return html.Div([
@@ -124,7 +129,8 @@ def paged_grid(report: Report, *, grid_id: str, href: str, deidentified: bool,
                            "filterParams": {"maxNumConditions": 2, "buttons": ["reset"]}},
             dashGridOptions={"pagination": True, "paginationPageSize": VIEW_ROWS,
                              "paginationPageSizeSelector": [VIEW_ROWS, 25, BLOCK_ROWS],
-                             "cacheBlockSize": BLOCK_ROWS, "maxBlocksInCache": 20, "domLayout": "autoHeight"},
+                             "cacheBlockSize": BLOCK_ROWS, "maxBlocksInCache": 20, "domLayout": "autoHeight",
+                             "context": {"names": names or {}}, "tooltipShowDelay": 300},
             className="ag-theme-alpine", style={"width": "100%"},
         ),
     ], className="mb-4")
