@@ -199,6 +199,43 @@ def marts_refresh(if_needed: bool) -> None:
     click.echo(f"marts rebuilt in {time.perf_counter() - started:.1f}s")
 
 
+@cli.group("denial-risk")
+def denial_risk() -> None:
+    """The denial-risk model of unanswered claims (the denial-risk report)."""
+
+
+@denial_risk.command("backtest")
+@click.option("--practice", multiple=True, help="Practice id (billing TIN); repeatable (default: every practice).")
+@click.option("--months", default=3, show_default=True, type=int, help="Complete months held out to test on.")
+def denial_risk_backtest(practice: tuple[str, ...], months: int) -> None:
+    """Train on all but the last complete months and score those: AUC and precision of the top decile against
+    the payer-only base rate, per practice."""
+    from dashboard.metrics.denial_risk import backtest
+    from dashboard.warehouse.engine import reader_engine, require_schema
+
+    engine = reader_engine(load_settings().warehouse_url)
+    try:
+        require_schema(engine)
+        with engine.connect() as conn:
+            known = entities.known(conn).practices
+            for pid in practice:
+                if pid not in known:
+                    raise NotFound(f"unknown practice {pid!r}")
+            as_of = reports.data_as_of(conn, scope=access.OPERATOR)
+            click.echo(f"as of {as_of}; test: the {months} complete months before {as_of:%Y-%m}")
+            click.echo("practice   train   test  denied    AUC  payer-only AUC  top-decile precision  payer-only")
+            for pid in practice or sorted(known):
+                result = backtest(conn, pid, as_of=as_of, test_months=months)
+                if result is None:
+                    click.echo(f"{pid:<9}  too little history to test")
+                    continue
+                click.echo(f"{pid:<9} {result.train_claims:>6} {result.test_claims:>6} {result.test_denial_rate:>7.1%}"
+                           f" {result.auc:>6.3f} {result.payer_only_auc:>15.3f} {result.top_decile_precision:>21.1%}"
+                           f" {result.payer_only_top_decile_precision:>11.1%}")
+    finally:
+        engine.dispose()
+
+
 @cli.group()
 def payers() -> None:
     """Payers' contract terms the worklists count with (appeal and follow-up days)."""

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from dashboard import access, entities, exports, paging
 from dashboard import deidentified as di
 from dashboard.errors import AccessDenied, NotFound
+from dashboard.metrics import denial_risk as dr
 from dashboard.metrics import employer as em
 from dashboard.metrics import practice as pm
 from dashboard.metrics import remittance as rm
@@ -94,6 +95,13 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            "The claims first sent in the period, as they stand now: submitted, accepted (277CA), adjudicated, "
            "paid, denied on the first 835, appealed, overturned; and the median days of each stage (charge lag, "
            "to acceptance, to adjudication, to payment), by payer."),
+    Report("denial-risk", "Denial risk of unanswered claims", "practice",
+           ("practice_id", "claim_id", "payer", "service_date", "submitted_date", "charge", "balance", "risk",
+            "base_rate", "risk_band", "reasons"), dr.denial_risk,
+           "Each claim sent and not yet answered, scored by a model learned from its practice's own first "
+           "adjudications (payer, procedure, modifier, place of service, lines, diagnoses, eligibility check): the "
+           "chance its first 835 denies it, the practice's base rate, and the reasons in words. Highest first.",
+           money=("charge", "balance"), rates=("risk", "base_rate"), claim_level=True),
     Report("worklist-summary", "Worklists: claims and dollars", "practice",
            ("practice_id", "worklist", "claims", "amount", "due_soon"), pm.worklist_summary,
            "Rows and dollars on each worklist (denial-worklist: recoverable; ar-follow-up: owed by payers; "

@@ -48,6 +48,7 @@ def layout(scope, **query):
         grids.refresh_store("practice"), ui.url_store("practice"),
         html.Div([
             _slot("practice-cards", 180),
+            _slot("practice-risk", 60),
             dbc.Row([dbc.Col(_slot(f"{CHARTS[0]}-box", 320), md=6), dbc.Col(_slot(f"{CHARTS[1]}-box", 320), md=6)]),
             dbc.Row([dbc.Col(_slot(f"{CHARTS[2]}-box", 320), md=6), dbc.Col(_slot(f"{CHARTS[3]}-box", 320), md=6)]),
             dbc.Row([dbc.Col(_slot(f"{CHARTS[4]}-box", 320), md=6)], className="mb-3"),
@@ -137,6 +138,31 @@ def cards(scope, start, end, practice):
     if f.practice_ids is not None and len(f.practice_ids) == 1:  # one practice: its months are the selection's
         monthly = _run("practice-kpis", scope, start, end, practice).frame.sort_values("month")
     return _cards(row, f, previous=previous, year_ago=year_ago, monthly=monthly)
+
+
+@callback(Output("practice-risk", "children"), *FILTERS, audience="practice")
+def risk_panel(scope, start, end, practice):
+    """The unanswered claims most at risk of a denial (the denial-risk report), with why, before the payer says."""
+    risk = _run("denial-risk", scope, start, end, practice)
+    frame = risk.frame
+    href = ui.drill_href("denial-risk", start=start, end=end, practice=practice)
+    if frame.empty:
+        return html.Div("Denial risk: no unanswered claim, or too little history to learn from.",
+                        className="small text-muted mb-3", id="practice-risk-summary")
+    high = frame[frame["risk_band"] == "high"]
+    top = frame.head(5)
+    rows = [html.Tr([html.Td(html.A(r.claim_id, href=f"/practice/claims/{r.claim_id}?practice={r.practice_id}")),
+                     html.Td(f"{r.risk:.0%}", className="text-end"), html.Td(ui.fmt_money(r.balance),
+                                                                             className="text-end"),
+                     html.Td(r.reasons, className="small")]) for r in top.itertuples(index=False)]
+    return dbc.Card(dbc.CardBody([
+        html.H5("Denial risk of unanswered claims", className="mb-1"),
+        html.P([f"{len(frame):,} claims sent and not yet answered; {len(high):,} at twice the practice's denial "
+                f"rate or more ({ui.fmt_money(float(high['balance'].sum()))}). ",
+                html.A("All of them →", href=href)], className="small text-muted", id="practice-risk-summary"),
+        dbc.Table([html.Thead(html.Tr([html.Th(h, scope="col") for h in ("claim", "risk", "owed", "why")])),
+                   html.Tbody(rows)], size="sm", hover=True, responsive=True, className="mb-0"),
+    ]), className="mb-4 shadow-sm")
 
 
 @callback(Output("practice-trend-box", "children"), *FILTERS, audience="practice")

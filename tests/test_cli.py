@@ -169,3 +169,13 @@ def test_payers_terms_set_list_and_clear(env, tmp_path, fixture_warehouse_url):
     assert run(env, "payers", "set", "ACME", "--clear").returncode == 0
     follow = run(env, "report", "ar-follow-up", "--from", "2026-01", "--to", "2026-03", "--practice", "111111111")
     assert [r["claim_id"] for r in csv.DictReader(io.StringIO(follow.stdout))] == ["C4"]
+
+
+def test_denial_risk_backtest_reports_each_practice(env):
+    done = run(env, "denial-risk", "backtest")
+    assert done.returncode == 0, done.stderr
+    assert "payer-only AUC" in done.stdout
+    assert "111111111  too little history to test" in done.stdout
+    refused = run(env, "denial-risk", "backtest", "--practice", "000")
+    assert refused.returncode == 3
+    assert "unknown practice '000'" in refused.stderr

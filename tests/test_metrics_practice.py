@@ -375,6 +375,10 @@ def test_claim_mart_says_where_each_claim_stands(engine):
     assert (rows["C3"].last_outcome, rows["C3"].payer_balance) == ("denied", 0)  # written off
     assert (rows["C4"].adjudications, rows["C4"].last_outcome, rows["C4"].payer_balance) == (0, None, 150)
     assert (rows["C8"].payer_balance, rows["C8"].patient_balance) == (0, -30)
+    # what the denial-risk model reads: C7's first line 99213 at POS 11, 2 lines, no modifier, no diagnosis
+    # coded, and no 270/271 for its patient (the fixture's checks name nobody)
+    assert (c7.procedure, c7.place_of_service, c7.line_count, c7.modified, c7.diagnoses, c7.eligibility) == (
+        "99213", "11", 2, 0, 0, "none")
 
 
 def test_worklists_rank_open_denials_and_unanswered_claims(engine):

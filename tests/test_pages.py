@@ -627,3 +627,11 @@ def test_grids_show_names_and_keep_ids_for_filters_and_hover(app):
     payer = next(c for c in grid["columnDefs"] if c["field"] == "payer")
     assert "params.context.names" in payer["valueFormatter"]["function"]
     assert payer["tooltipField"] == "payer"
+
+
+def test_the_risk_panel_says_when_there_is_too_little_history(app):
+    """The fixture's practice has 6 first adjudications, below the model's minimum: the panel says so rather
+    than scoring on noise (tests/test_denial_risk.py scores a demo warehouse)."""
+    client = logged_in(app, "practice")
+    out = component_props(call(client, app, "practice-risk.children", values_for("practice", P1)).get_json())
+    assert "too little history" in _text(out["practice-risk-summary"])

@@ -133,6 +133,11 @@ mart_claim = Table(
     Column("remark_codes", String),  # its remark codes (LQ, MOA), line order
     Column("appealed_date", Date),  # the latest appeal
     _money("payer_balance"), _money("patient_balance"),  # owed now (netted as A/R is; < 0: a credit)
+    # what was known when it was sent, for the denial-risk model (dashboard/metrics/denial_risk.py)
+    Column("procedure", String), Column("place_of_service", String),  # of its first line
+    _count("line_count"), _count("modified"),  # 1: a line carries a modifier
+    _count("diagnoses"),  # diagnosis codes on its first line
+    Column("eligibility", String),  # the latest 270/271 for the patient and date: active | inactive | ... | none
     sa.PrimaryKeyConstraint("practice_id", "claim_id"),
 )
 
@@ -287,7 +292,7 @@ mart_utilization_month = Table(
 
 # The horizon the marts were last built to (months a later load adds are added for every tenant), and the
 # version of their definitions: marts built by another version are refused until `dashboard marts refresh`.
-MARTS_VERSION = 12
+MARTS_VERSION = 13
 mart_state = Table("mart_state", metadata, Column("horizon", Date), Column("version", Integer))
 
 
@@ -680,6 +685,25 @@ def _claim(ids: Ids, *, window: Window) -> Select:
                        sa.func.min(sa.case((adj.c.paid_amount > 0, adj.c.payment_date))).label("first_paid_date"))
              .group_by(adj.c.practice_id, adj.c.claim_id)).subquery("first")
     overturn = m.int_first_appeal(ids).subquery("overturn")
+    mc = s.medical_claim
+    lines = (sa.select(mc.c.billing_tin.label("practice_id"), mc.c.claim_id,
+                       sa.func.min(mc.c.claim_line_number).label("first_line"),
+                       sa.func.max(sa.case((sa.func.coalesce(mc.c.hcpcs_modifier_1, "") != "", 1), else_=0))
+                       .label("modified"))
+             .where(m.within(mc.c.billing_tin, ids)).group_by(mc.c.billing_tin, mc.c.claim_id)).subquery("lines")
+    line1 = (sa.select(mc.c.billing_tin.label("practice_id"), mc.c.claim_id, sa.func.min(mc.c.hcpcs_code)
+                       .label("procedure"), sa.func.min(mc.c.place_of_service_code).label("place_of_service"),
+                       sa.func.max(sum(sa.case((mc.c[f"diagnosis_code_{i}"].is_not(None), 1), else_=0)
+                                       for i in range(1, 13))).label("diagnoses"))
+             .join(lines, sa.and_(lines.c.practice_id == mc.c.billing_tin, lines.c.claim_id == mc.c.claim_id,
+                                  lines.c.first_line == mc.c.claim_line_number))
+             .where(m.within(mc.c.billing_tin, ids)).group_by(mc.c.billing_tin, mc.c.claim_id)).subquery("line1")
+    ec = s.eligibility_check
+    checked = sa.func.row_number().over(partition_by=(ec.c.practice_id, ec.c.person_id, ec.c.service_date),
+                                        order_by=(ec.c.requested_at.desc(), ec.c.check_id.desc()))
+    checks = (sa.select(ec.c.practice_id, ec.c.person_id, ec.c.service_date, ec.c.status, checked.label("rn"))
+              .where(m.within(ec.c.practice_id, ids))).subquery("checks")
+    latest_check = sa.select(checks).where(checks.c.rn == 1).subquery("latest_check")
     iv = source(mart_ar_interval)
     patient = iv.c.payer == "Patient"
     owed = (sa.select(iv.c.practice_id, iv.c.claim_id,
@@ -712,7 +736,11 @@ def _claim(ids: Ids, *, window: Window) -> Select:
                   codes.c.codes.label("denial_codes"), top.c.carc.label("top_carc"),
                   remarks.c.codes.label("remark_codes"), appeal.c.appealed_date,
                   sa.func.coalesce(owed.c.payer_balance, zero).label("payer_balance"),
-                  sa.func.coalesce(owed.c.patient_balance, zero).label("patient_balance"))
+                  sa.func.coalesce(owed.c.patient_balance, zero).label("patient_balance"),
+                  line1.c.procedure, line1.c.place_of_service, claim.c.line_count,
+                  sa.func.coalesce(lines.c.modified, zero).label("modified"),
+                  sa.func.coalesce(line1.c.diagnoses, zero).label("diagnoses"),
+                  sa.func.coalesce(latest_check.c.status, "none").label("eligibility"))
         .select_from(claim)
         .outerjoin(sub, same(sub)).outerjoin(ack, same(ack)).outerjoin(last, same(last))
         .outerjoin(cp, cp.c.claim_payment_id == last.c.claim_payment_id)
@@ -722,6 +750,10 @@ def _claim(ids: Ids, *, window: Window) -> Select:
         .outerjoin(remarks, remarks.c.claim_payment_id == last.c.claim_payment_id)
         .outerjoin(appeal, same(appeal)).outerjoin(owed, same(owed)).outerjoin(accepted, same(accepted))
         .outerjoin(first, same(first)).outerjoin(overturn, same(overturn))
+        .outerjoin(lines, same(lines)).outerjoin(line1, same(line1))
+        .outerjoin(latest_check, sa.and_(latest_check.c.practice_id == claim.c.practice_id,
+                                         latest_check.c.person_id == claim.c.person_id,
+                                         latest_check.c.service_date == claim.c.service_date))
     )
 
 
