@@ -48,8 +48,11 @@ def send_mail(settings: Settings, *, to: str, subject: str, body: str) -> Path |
         return None
     folder = outbox_dir(settings)
     private_dir(folder)
-    # Nanoseconds in the name keep the outbox in sending order when two messages share a second.
-    path = folder / f"{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}-{secrets.token_hex(4)}.eml"
+    # Nanoseconds in the name keep the outbox in sending order when two messages share a second; one reading
+    # of the clock for both parts (two readings could straddle a second and sort a later message first).
+    now = time.time_ns()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 10**9))
+    path = folder / f"{stamp}-{now % 10**9:09d}-{secrets.token_hex(4)}.eml"
     # The message holds a live reset link: no other account on the host may read it.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
