@@ -112,11 +112,12 @@ def search_claims(conn: Connection, *, scope: access.Scope, text: str | None,
     ids = _practices(scope)
     term = _clean_term(text)
     mc, cp, r = s.medical_claim, s.claim_payment, s.remittance
+    # each branch an indexed lookup (PostgreSQL: schema.FACT_INDEXES); the matches read once, as a CTE
     hits = sa.union_all(
         sa.select(mc.c.claim_id, mc.c.billing_tin.label("practice_id"), sa.literal("claim id").label("matched_on"))
         .where(mc.c.claim_id == term),
-        sa.select(mc.c.claim_id, mc.c.billing_tin, sa.literal("patient"))
-        .where(sa.or_(mc.c.person_id == term, mc.c.member_id == term)),
+        sa.select(mc.c.claim_id, mc.c.billing_tin, sa.literal("patient")).where(mc.c.person_id == term),
+        sa.select(mc.c.claim_id, mc.c.billing_tin, sa.literal("patient")).where(mc.c.member_id == term),
         sa.select(cp.c.claim_id, cp.c.practice_id, sa.literal("payer claim number"))
         .where(cp.c.payer_claim_number == term),
         sa.select(cp.c.claim_id, cp.c.practice_id, sa.literal("ERA trace number"))
@@ -124,14 +125,16 @@ def search_claims(conn: Connection, *, scope: access.Scope, text: str | None,
     ).subquery("hits")
     found = (sa.select(hits.c.claim_id, hits.c.practice_id, sa.func.min(hits.c.matched_on).label("matched_on"))
              .where(m.within(hits.c.practice_id, ids))
-             .group_by(hits.c.claim_id, hits.c.practice_id)).subquery("found")
-    claim = m.stg_practice_claim(ids).where(
-        sa.tuple_(s.medical_claim.c.claim_id, s.medical_claim.c.billing_tin).in_(
-            sa.select(found.c.claim_id, found.c.practice_id))).subquery("claim")
-    q = (sa.select(claim.c.practice_id, claim.c.claim_id, claim.c.payer, claim.c.service_date,
-                   claim.c.charge_amount, found.c.matched_on)
-         .join(found, sa.and_(found.c.claim_id == claim.c.claim_id, found.c.practice_id == claim.c.practice_id))
-         .order_by(claim.c.service_date.desc(), claim.c.practice_id, claim.c.claim_id)
+             .group_by(hits.c.claim_id, hits.c.practice_id)).cte("found")
+    known = sa.select(s.practice.c.practice_id)
+    q = (sa.select(mc.c.billing_tin.label("practice_id"), mc.c.claim_id, sa.func.min(mc.c.payer).label("payer"),
+                   sa.func.min(sa.func.coalesce(mc.c.claim_start_date, mc.c.claim_line_start_date))
+                   .label("service_date"), sa.func.sum(mc.c.charge_amount).label("charge"),
+                   sa.func.min(found.c.matched_on).label("matched_on"))
+         .join(found, sa.and_(found.c.claim_id == mc.c.claim_id, found.c.practice_id == mc.c.billing_tin))
+         .where(mc.c.billing_tin.in_(known))  # a claim of a known practice, as stg_practice_claim reads them
+         .group_by(mc.c.billing_tin, mc.c.claim_id)
+         .order_by(sa.literal_column("service_date").desc(), mc.c.billing_tin, mc.c.claim_id)
          .limit(max(1, min(limit, SEARCH_LIMIT))))
     rows = conn.execute(q).all()
     return pd.DataFrame([tuple(row) for row in rows],
@@ -250,11 +253,14 @@ def _remittances(conn: Connection, practice: str, claim_id: str) -> list[Remitta
 
 
 def _balances(conn: Connection, practice: str, claim_id: str) -> pd.DataFrame:
-    """What the claim's parties owe now: the open intervals of the A/R mart (netted within the claim as A/R is)."""
-    iv = sem.source(sem.mart_ar_interval)
-    return _frame(conn, sa.select(iv.c.payer, iv.c.balance)
-                  .where(iv.c.practice_id == practice, iv.c.claim_id == claim_id, iv.c.to_month.is_(None))
-                  .order_by(iv.c.payer), ["party", "balance"])
+    """What the claim's parties owe now (mart_claim, by its key: the A/R mart's open intervals, netted within the
+    claim as A/R is); a party owing nothing is left out."""
+    c = sem.source(sem.mart_claim)
+    row = conn.execute(sa.select(c.c.payer, c.c.payer_balance, c.c.patient_balance)
+                       .where(c.c.practice_id == practice, c.c.claim_id == claim_id)).first()
+    owed = [] if row is None else [(row.payer or "", row.payer_balance), ("Patient", row.patient_balance)]
+    frame = pd.DataFrame([(party, float(v)) for party, v in owed if v], columns=["party", "balance"])
+    return frame.sort_values("party").reset_index(drop=True)
 
 
 def _adjudication(remit: Remittance) -> tuple[str, str]:

@@ -488,6 +488,8 @@ FACT_INDEXES = tuple(
     Index(f"ix_{table.name}_{'_'.join(columns)}", *(table.c[c] for c in columns)).ddl_if(dialect="postgresql")
     for table, columns in (
         (medical_claim, ("billing_tin", "claim_id")), (medical_claim, ("person_id",)),
+        # claim search (dashboard.claims): a patient's member id, a payer claim number, an ERA trace number
+        (medical_claim, ("member_id",)), (claim_payment, ("payer_claim_number",)), (remittance, ("trace_number",)),
         (pharmacy_claim, ("person_id",)),
         (eligibility, ("group_id",)), (eligibility, ("person_id",)),
         (claim_status_event, ("practice_id", "claim_id")),

@@ -142,6 +142,14 @@ mart_claim = Table(
 )
 
 # 835 claim payments (CLP) whose CLP01 names no claim of the practice: money received for nothing on the books
+# PostgreSQL: the worklists read one practice's few open denials and unanswered claims out of all its claims
+sa.Index("ix_mart_claim_denials", mart_claim.c.practice_id,
+         postgresql_where=sa.and_(mart_claim.c.last_outcome.in_(("denied", "partially paid")),
+                                  mart_claim.c.payer_balance > 0)).ddl_if(dialect="postgresql")
+sa.Index("ix_mart_claim_follow_up", mart_claim.c.practice_id, mart_claim.c.submitted_date,
+         postgresql_where=sa.and_(mart_claim.c.adjudications == 0, mart_claim.c.payer_balance > 0)
+         ).ddl_if(dialect="postgresql")
+
 mart_unmatched_payment = Table(
     "mart_unmatched_payment", metadata,
     Column("practice_id", String, nullable=False), Column("claim_payment_id", String, nullable=False),
