@@ -141,6 +141,10 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            ("practice_id", "claim_id", "owed_to", "service_date", "credit_since", "amount"), pm.credit_balances,
            "Claims in credit at the end of the period (refunds or corrections owed to the payer or the patient), "
            "kept out of A/R.", money=("amount",), claim_level=True),
+    Report("payment-methods", "Payment method mix", "practice",
+           ("practice_id", "month", "method", "method_name", "payments", "amount", "share_of_amount"),
+           pm.payment_methods, "835 payments by month and method (BPR04: EFT, check, wire, virtual card, none), their "
+           "count, dollars and share of the month's dollars.", money=("amount",), rates=("share_of_amount",)),
     Report("payment-channel-fees", "Payment-channel fees", "practice",
            ("practice_id", "month", "eft_payments", "fee"), pm.payment_channel_fees,
            "Premium payment-portal fees: 0.5% of EFT payments, capped at $2,000 a month per TIN.",

@@ -474,3 +474,13 @@ def test_claim_lifecycle_funnel_and_median_days_by_payer(engine):
     assert [int(row[c]) for c in pm.LIFECYCLE_STAGES] == [8, 8, 6, 5, 3, 2, 1]
     assert [row[c] for c in pm.LIFECYCLE_DAYS] == [1.0, 1.0, 16.0, 20.0]
     assert run(engine, pm.claim_lifecycle, start=D(2025, 10, 1), end=D(2025, 10, 1))["submitted"].tolist() == [1]
+
+
+def test_payment_method_mix_by_month(engine):
+    """P1's 835s: January T1 by ACH ($120); February T2 by check ($70); March T4 by ACH ($194) and T5 by check
+    ($64): 75.2% of March's dollars by EFT."""
+    out = run(engine, pm.payment_methods)
+    assert out[["month", "method", "method_name", "payments", "amount"]].values.tolist() == [
+        [JAN, "ACH", "EFT (ACH)", 1, 120.0], [FEB, "CHK", "check", 1, 70.0], [MAR, "ACH", "EFT (ACH)", 1, 194.0],
+        [MAR, "CHK", "check", 1, 64.0]]
+    assert out["share_of_amount"].tolist() == pytest.approx([1.0, 1.0, 194 / 258, 64 / 258])

@@ -720,3 +720,24 @@ def claim_lifecycle(conn: Connection, f: Filters) -> pd.DataFrame:
     for col in LIFECYCLE_DAYS:
         out[col] = pd.to_numeric(out[col]).astype(float)
     return out
+
+
+# 835 BPR04, how the payer paid, in words (BOP is how some payers send virtual-card payments)
+PAYMENT_METHODS = {"ACH": "EFT (ACH)", "CHK": "check", "FWT": "wire", "BOP": "bank's option (virtual card, often)",
+                   "NON": "no payment (zero or offset)"}
+
+
+def payment_methods(conn: Connection, f: Filters) -> pd.DataFrame:
+    """The payment method mix: 835 payments by month and method (BPR04), their count and dollars (BPR02, a debit
+    negated) and the method's share of the month's dollars. Source: X12 835 BPR; CAQH CORE EFT/ERA."""
+    rm = sem.source(sem.mart_remittance)
+    month = m.month_of(rm.c.payment_date)
+    q = (sa.select(rm.c.practice_id, month.label("month"), rm.c.method, sa.func.count(),
+                   sa.func.sum(rm.c.claim_payments - rm.c.provider_adjustments + rm.c.difference))
+         .where(m.within(rm.c.practice_id, f.practice_ids), _between(rm.c.payment_date, f.start, f.end_date))
+         .group_by(rm.c.practice_id, month, rm.c.method).order_by(rm.c.practice_id, month, rm.c.method))
+    out = fetch(conn, q, ["practice_id", "month", "method", "payments", "amount"])
+    out["payments"] = out["payments"].astype("int64")
+    out.insert(3, "method_name", [PAYMENT_METHODS.get(x, x or "unknown") for x in out["method"]])
+    out["share_of_amount"] = ratio(out["amount"], out.groupby(["practice_id", "month"])["amount"].transform("sum"))
+    return out
