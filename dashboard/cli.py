@@ -236,6 +236,49 @@ def denial_risk_backtest(practice: tuple[str, ...], months: int) -> None:
         engine.dispose()
 
 
+def _echo_table(read) -> None:
+    """Print the frame ``read(conn)`` gives from the warehouse, as text."""
+    from dashboard.warehouse.engine import reader_engine
+
+    engine = reader_engine(load_settings().warehouse_url)
+    try:
+        with engine.connect() as conn:
+            click.echo(read(conn).to_string(index=False))
+    finally:
+        engine.dispose()
+
+
+@cli.group()
+def fees() -> None:
+    """Practices' payment-channel terms (the payment-channel-fees report)."""
+
+
+@fees.command("list")
+def fees_list() -> None:
+    """Every practice's fee rate and monthly cap and where they come from."""
+    from dashboard.warehouse.channel_fees import channel_fees
+
+    _echo_table(channel_fees)
+
+
+@fees.command("set")
+@click.argument("practice_id")
+@click.option("--rate", type=float, help="Share of each EFT payment (0.005 is 0.5%).")
+@click.option("--cap", type=float, help="Monthly cap in dollars.")
+@click.option("--no-cap", is_flag=True, help="No monthly cap.")
+@click.option("--clear", is_flag=True, help="Forget the practice's terms: the published ones apply again.")
+def fees_set(practice_id: str, rate: float | None, cap: float | None, no_cap: bool, clear: bool) -> None:
+    """Set a practice's own payment-channel rate and monthly cap."""
+    from dashboard.warehouse.channel_fees import set_channel_fee
+    from dashboard.warehouse.loaders.transaction import load_transaction
+
+    if not clear and cap is None and not no_cap:
+        raise BadInput("give --cap or --no-cap (or --clear)")
+    with load_transaction(load_settings().warehouse_url) as conn:
+        set_channel_fee(conn, practice_id=practice_id, rate=rate, cap=cap, no_cap=no_cap, clear=clear)
+    click.echo(f"{practice_id}: " + ("published terms apply" if clear else "terms saved"))
+
+
 @cli.group()
 def payers() -> None:
     """Payers' contract terms the worklists count with (appeal and follow-up days)."""
@@ -244,15 +287,9 @@ def payers() -> None:
 @payers.command("list")
 def payers_list() -> None:
     """Every payer with its appeal and follow-up days and where they come from (contract or default)."""
-    from dashboard.warehouse.engine import reader_engine
     from dashboard.warehouse.payer_rules import payer_rules
 
-    engine = reader_engine(load_settings().warehouse_url)
-    try:
-        with engine.connect() as conn:
-            click.echo(payer_rules(conn).to_string(index=False))
-    finally:
-        engine.dispose()
+    _echo_table(payer_rules)
 
 
 @payers.command("set")

@@ -54,13 +54,15 @@ log = logging.getLogger(__name__)
 
 
 def data_version(conn: Connection) -> Hashable:
-    """Changes whenever data is loaded or a payer's contract terms change (payer_rule): the load log's size and
+    """Changes whenever data is loaded or the terms reports count with change (payer_rule, payment_channel_fee):
+    the load log's size and
     newest entries, and for a DuckDB file its identity on disk (a demo rebuild swaps the file even when its load
     log looks alike)."""
-    dl, rule = s.data_load, s.payer_rule
-    # one query: the load log, and the payers' contract terms (two scalar subqueries)
-    rules = (sa.select(sa.func.count()).select_from(rule).scalar_subquery(),
-             sa.select(sa.func.max(rule.c.changed_at)).scalar_subquery())
+    dl = s.data_load
+    # one query: the load log, and the terms the reports count with (payers' contracts, channel fees)
+    rules = [sub for table in (s.payer_rule, s.payment_channel_fee)
+             for sub in (sa.select(sa.func.count()).select_from(table).scalar_subquery(),
+                         sa.select(sa.func.max(table.c.changed_at)).scalar_subquery())]
     row = conn.execute(sa.select(sa.func.count(), sa.func.max(dl.c.loaded_at), sa.func.sum(dl.c.row_count),
                                  sa.func.max(dl.c.load_id), *rules)).one()
     path = duckdb_path(conn.engine.url)

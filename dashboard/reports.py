@@ -146,9 +146,10 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            pm.payment_methods, "835 payments by month and method (BPR04: EFT, check, wire, virtual card, none), their "
            "count, dollars and share of the month's dollars.", money=("amount",), rates=("share_of_amount",)),
     Report("payment-channel-fees", "Payment-channel fees", "practice",
-           ("practice_id", "month", "eft_payments", "fee"), pm.payment_channel_fees,
-           "Premium payment-portal fees: 0.5% of EFT payments, capped at $2,000 a month per TIN.",
-           money=("eft_payments", "fee")),
+           ("practice_id", "month", "eft_payments", "fee_rate", "fee_cap", "fee"), pm.payment_channel_fees,
+           "Premium payment-portal fees: 0.5% of EFT payments, capped at $2,000 a month per TIN, unless the "
+           "practice's own terms say otherwise (dashboard fees set).",
+           money=("eft_payments", "fee_cap", "fee"), rates=("fee_rate",)),
     Report("employer-summary", "Employer summary for the period", "employer",
            ("employer_id", "members", "subscribers", "member_months", "subscriber_months", "claims_months", "paid",
             "allowed", "pmpm_paid", "pmpm_allowed", "pepm_paid", "in_network_share", "inpatient_admissions",

@@ -179,3 +179,28 @@ def test_denial_risk_backtest_reports_each_practice(env):
     refused = run(env, "denial-risk", "backtest", "--practice", "000")
     assert refused.returncode == 3
     assert "unknown practice '000'" in refused.stderr
+
+
+def test_fees_set_list_and_clear(env, tmp_path, fixture_warehouse_url):
+    """`dashboard fees set` records a practice's own channel terms on a copy of the warehouse; bad input is one
+    line and changes nothing."""
+    import shutil
+
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(fixture_warehouse_url.removeprefix("duckdb:///"), copy)
+    env = {**env, "DASHBOARD_WAREHOUSE_URL": f"duckdb:///{copy}"}
+    assert "published (premium portal)" in run(env, "fees", "list").stdout
+    done = run(env, "fees", "set", "111111111", "--rate", "0.004", "--cap", "0.30")
+    assert done.returncode == 0, done.stderr
+    report = run(env, "report", "payment-channel-fees", "--from", "2026-01", "--to", "2026-01", "--practice",
+                 "111111111")
+    assert [r["fee"] for r in csv.DictReader(io.StringIO(report.stdout))] == ["0.30"]
+    for args, message in ((("fees", "set", "000", "--rate", "0.01", "--no-cap"), "unknown practice '000'"),
+                          (("fees", "set", "111111111", "--rate", "2", "--no-cap"), "from 0 to 0.1"),
+                          (("fees", "set", "111111111", "--rate", "0.01"), "give --cap or --no-cap")):
+        refused = run(env, *args)
+        assert refused.returncode != 0
+        assert message in refused.stderr
+    assert "practice's terms" in run(env, "fees", "list").stdout
+    assert run(env, "fees", "set", "111111111", "--clear").returncode == 0
+    assert "practice's terms" not in run(env, "fees", "list").stdout

@@ -484,3 +484,28 @@ def test_payment_method_mix_by_month(engine):
         [JAN, "ACH", "EFT (ACH)", 1, 120.0], [FEB, "CHK", "check", 1, 70.0], [MAR, "ACH", "EFT (ACH)", 1, 194.0],
         [MAR, "CHK", "check", 1, 64.0]]
     assert out["share_of_amount"].tolist() == pytest.approx([1.0, 1.0, 194 / 258, 64 / 258])
+
+
+def test_a_practices_own_channel_fee_terms_replace_the_published_ones(engine):
+    """P1 is premium: 0.5% of January's $120 EFT = $0.60. With its own terms (0.4%, capped at $0.30) the fee is
+    $0.30; P2, basic and free, is charged once it has terms of its own (1% of February's $352.50, no cap)."""
+    from dashboard.warehouse.channel_fees import channel_fees, set_channel_fee
+
+    with engine.begin() as conn:
+        set_channel_fee(conn, practice_id=P1, rate=0.004, cap=0.30)
+        set_channel_fee(conn, practice_id=P2, rate=0.01, no_cap=True)
+    try:
+        out = run(engine, pm.payment_channel_fees, practices=(P1, P2))
+        assert value(out, "fee", JAN) == pytest.approx(0.30)
+        assert value(out, "fee_rate", JAN) == pytest.approx(0.004)
+        assert value(out, "fee", FEB, practice=P2) == pytest.approx(3.53)
+        with engine.connect() as conn:
+            terms = channel_fees(conn).set_index("practice_id")
+        assert terms.loc[P2, "terms"] == "practice's terms"
+    finally:
+        with engine.begin() as conn:
+            set_channel_fee(conn, practice_id=P1, clear=True)
+            set_channel_fee(conn, practice_id=P2, clear=True)
+    out = run(engine, pm.payment_channel_fees, practices=(P1, P2))
+    assert value(out, "fee", JAN) == pytest.approx(0.60)
+    assert value(out, "fee", FEB, practice=P2) == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
 import sqlalchemy as sa
@@ -319,13 +320,29 @@ PORTAL_FEE_CAP = 2000.0
 
 def payment_channel_fees(conn: Connection, f: Filters) -> pd.DataFrame:
     """Payment-channel fee = 0.5% of each payer payment received through a premium payment portal,
-    capped at $2,000 per billing cycle (calendar month) per TIN; basic access is free.
-    Source: Optum Pay published terms (2021)."""
+    capped at $2,000 per billing cycle (calendar month) per TIN; basic access is free. A practice's own terms
+    (payment_channel_fee: rate and cap, no cap when none) replace the published ones, and count whether or not
+    the practice is marked premium. Source: Optum Pay published terms (2021)."""
     out = month_sums(conn, f, ["eft_payments"], where=lambda t: t.c.eft_remittances > 0)
     premium = set(conn.execute(sa.select(s.practice.c.practice_id).where(s.practice.c.premium_payment_portal))
                   .scalars())
-    fee = (out["eft_payments"] * PORTAL_FEE_RATE).clip(upper=PORTAL_FEE_CAP).round(2)
-    out["fee"] = fee.where(out["practice_id"].isin(premium), 0.0)
+    terms = {pid: (float(rate), None if cap is None else float(cap)) for pid, rate, cap in conn.execute(
+        sa.select(s.payment_channel_fee.c.practice_id, s.payment_channel_fee.c.rate,
+                  s.payment_channel_fee.c.monthly_cap))}
+    published = (PORTAL_FEE_RATE, PORTAL_FEE_CAP)
+    rate_cap = [terms.get(pid, published if pid in premium else (0.0, None)) for pid in out["practice_id"]]
+    def cents(eft: float, rate: float, cap: float | None) -> float:
+        # in decimal, half up: 1% of $352.50 is $3.53 (binary floats and round() would say $3.52)
+        amount = Decimal(str(eft)) * Decimal(str(rate))
+        if cap is not None:
+            amount = min(amount, Decimal(str(cap)))
+        return float(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+    fee = [cents(eft, rate, cap)
+           for eft, (rate, cap) in zip(pd.to_numeric(out["eft_payments"]).astype(float), rate_cap, strict=True)]
+    out["fee_rate"] = [rate for rate, _ in rate_cap]
+    out["fee_cap"] = [cap for _, cap in rate_cap]
+    out["fee"] = fee
     return out
 
 

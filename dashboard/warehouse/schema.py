@@ -217,6 +217,17 @@ payer_rule = Table(
     Column("changed_at", DateTime, nullable=False),  # part of the data version: cached worklists are redone
 )
 
+# A practice's own payment-channel terms, where they differ from the published ones (practice.PORTAL_FEE_RATE and
+# PORTAL_FEE_CAP): the share of each EFT payment and the monthly cap. Set with `dashboard fees set`.
+payment_channel_fee = Table(
+    "payment_channel_fee",
+    metadata,
+    Column("practice_id", String, primary_key=True),
+    Column("rate", Numeric(8, 6), nullable=False),
+    Column("monthly_cap", Money),  # NULL: no cap
+    Column("changed_at", DateTime, nullable=False),
+)
+
 employer = Table(
     "employer",
     metadata,
