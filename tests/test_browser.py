@@ -41,10 +41,11 @@ def test_practice_manager_logs_in_and_sees_kpis(browser_ready, dash_thread_serve
     wait = WebDriverWait(driver, 30)
     wait.until(EC.presence_of_element_located((By.ID, "kpi-days-in-ar")))
     wait.until(EC.presence_of_element_located((By.ID, "grid-practice-kpis")))
-    # the grids ask the server for their first block (infinite row model): rows appear, none is empty
+    # the grids ask the server for their first block (infinite row model): rows appear, none is empty; the
+    # practice shows by its name (its TIN on hover)
     for grid in ("grid-practice-kpis", "grid-ar-aging", "grid-remittances"):
         wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, f"#{grid} .ag-center-cols-container"),
-                                                    "111111111"))
+                                                    "Fixture Family Medicine"))
     text = driver.find_element(By.ID, "practice-content").text.upper()
     assert "DAYS IN A/R" in text
     assert "NET COLLECTION RATE" in text
