@@ -71,6 +71,10 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            "Each claim with a balance owed at the end of the period, by party (its payer, or Patient), with its "
            "age from the date of service: the claims behind A/R and its aging.", money=("balance",),
            claim_level=True),
+    Report("first-denials", "Claims denied on their first 835", "practice", pm.FIRST_DENIALS_PAGED,
+           pm.first_denials, "The claims behind the denial rate: each claim whose first 835, paid in the period, "
+           "denied it in full or in part, and where it stands now (latest outcome and denial codes, appeal, what "
+           "the payer paid and still owes).", money=("charge", "payer_paid", "payer_balance"), claim_level=True),
     Report("denial-worklist", "Denial worklist (open denials)", "practice", pm.DENIAL_WORKLIST_PAGED,
            pm.denial_worklist,
            "Claims whose latest 835 denied them, in full or in part, that the payer still owes on: most recoverable "
@@ -424,6 +428,8 @@ PAGED_IN_SQL: dict[str, ClaimRows] = {
                                     pm.unmatched_payments_rows, pm.UNMATCHED_PAYMENTS_ORDER),
     "eligibility-pending": ClaimRows(pm.eligibility_pending_page, pm.ELIGIBILITY_PENDING_PAGED,
                                      pm.eligibility_pending_rows, pm.ELIGIBILITY_PENDING_ORDER),
+    "first-denials": ClaimRows(pm.first_denials_page, pm.FIRST_DENIALS_PAGED, pm.first_denials_rows,
+                               pm.FIRST_DENIALS_ORDER),
     "open-claims": ClaimRows(pm.open_claims_page, pm.OPEN_CLAIMS_PAGED, pm.open_claims_rows, pm.OPEN_CLAIMS_ORDER),
     "remittances": ClaimRows(pm.remittances_page, pm.REMITTANCES_PAGED, pm.remittances_rows, pm.REMITTANCES_ORDER),
 }

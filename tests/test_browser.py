@@ -128,13 +128,13 @@ def test_from_a_bookmarked_kpi_to_its_claims_and_a_claims_timeline(browser_ready
     driver.get(f"{base}/practice?from=2026-01&to=2026-03&practice=111111111")
     link = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, "#kpi-denial-rate-\\(claims\\) a.claims-link")))
     link.click()
-    wait.until(lambda d: "/reports?report=denied-claims" in d.current_url)
+    wait.until(lambda d: "/reports?report=first-denials" in d.current_url)
     assert "from=2026-01" in driver.current_url
     assert "practice=111111111" in driver.current_url
-    # the denied claims of the period: C2 (CO-16), C3 (CO-50), C7's line (CO-97), each claim id a link
-    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#grid-report .ag-center-cols-container"), "C2"))
+    # the claims behind the rate: C2, C3 and C7, denied on their first 835, each claim id a link
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#grid-report .ag-center-cols-container"), "C7"))
     grid = driver.find_element(By.ID, "grid-report").text
-    assert "missing or invalid claim information" in grid
+    assert "CO-97" in grid
     driver.find_element(By.XPATH, "//div[@id='grid-report']//a[normalize-space()='C2']").click()
     wait.until(EC.presence_of_element_located((By.ID, "claim-timeline")))
     assert driver.find_element(By.ID, "claim-title").text == "Claim C2"

@@ -509,3 +509,15 @@ def test_a_practices_own_channel_fee_terms_replace_the_published_ones(engine):
     out = run(engine, pm.payment_channel_fees, practices=(P1, P2))
     assert value(out, "fee", JAN) == pytest.approx(0.60)
     assert value(out, "fee", FEB, practice=P2) == 0
+
+
+def test_the_claims_behind_the_denial_rate_are_its_numerator(engine):
+    """The denial-rate card opens first-denials: per month its claims are the KPI's numerator. January: C2
+    (CO-16); February: C3 (CO-50); March: C7 (a line CO-97): 1 of 2, 1 of 1 and 1 of 3 first adjudications."""
+    rates = run(engine, pm.denial_rate)
+    out = run(engine, pm.first_denials)
+    assert out[["claim_id", "first_835", "last_outcome"]].values.tolist() == [
+        ["C2", D(2026, 1, 27), "paid"], ["C3", D(2026, 2, 20), "denied"], ["C7", D(2026, 3, 24), "partially paid"]]
+    per_month = out.assign(month=[d.replace(day=1) for d in out["first_835"]]).groupby("month").size()
+    assert {m: int(n) for m, n in per_month.items()} == {
+        r.month: int(r.denied) for r in rates.itertuples() if r.denied}

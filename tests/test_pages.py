@@ -474,7 +474,7 @@ def test_cards_and_charts_open_the_claims_behind_them(app):
     client = logged_in(app, "practice")
     values = values_for("practice", P1)
     hrefs = _hrefs(call(client, app, "practice-cards.children", values).get_json())
-    assert "/reports?report=denied-claims&from=2026-01&to=2026-03&practice=111111111" in hrefs
+    assert "/reports?report=first-denials&from=2026-01&to=2026-03&practice=111111111" in hrefs
     assert "/reports?report=open-claims&from=2026-01&to=2026-03&practice=111111111&age_days.gt=90" in hrefs
     assert "/reports?report=open-claims&from=2026-01&to=2026-03&practice=111111111" in hrefs  # A/R balance
     aging = call(client, app, "practice-aging-box.children", values).get_json()

@@ -128,7 +128,7 @@ PRACTICE_KPIS: tuple[Kpi, ...] = (
         "denial CAS; or in part: a denial CAS on a paid claim or one of its service lines) ÷ claims first "
         "adjudicated, by month of the first 835", "HFMA claim-integrity task force (2020); kpi-reference (read the "
         "CAS segments, not CLP02 alone)",
-        higher_is_better=False, good=0.05, warn=0.10, benchmark="< 5% good, 5–10% typical", claims="denied-claims"),
+        higher_is_better=False, good=0.05, warn=0.10, benchmark="< 5% good, 5–10% typical", claims="first-denials"),
     Kpi("line_denial_rate", "Denial rate (service lines)", "lines_denied", "lines_adjudicated", "rate",
         "service lines denied on first adjudication (a line with a denial CAS, or every line of a claim denied "
         "in full) ÷ service lines first adjudicated (the 835's SVC lines; without them the claim's billed lines)",

@@ -758,3 +758,22 @@ def payment_methods(conn: Connection, f: Filters) -> pd.DataFrame:
     out.insert(3, "method_name", [PAYMENT_METHODS.get(x, x or "unknown") for x in out["method"]])
     out["share_of_amount"] = ratio(out["amount"], out.groupby(["practice_id", "month"])["amount"].transform("sum"))
     return out
+
+
+def first_denials_rows(f: Filters) -> sa.Subquery:
+    """The claims behind the denial rate: each claim whose first 835 (in the period) denied it, in full or in part,
+    where it stands now (its latest outcome and codes, what the payer still owes)."""
+    c = sem.source(sem.mart_claim)
+    return (sa.select(c.c.practice_id, c.c.claim_id, c.c.payer, c.c.service_date,
+                      c.c.first_adjudicated_date.label("first_835"), c.c.charge_amount.label("charge"),
+                      c.c.adjudications, c.c.last_outcome, c.c.denial_codes.label("latest_denial_codes"),
+                      c.c.appealed_date, c.c.payer_paid, c.c.payer_balance)
+            .where(m.within(c.c.practice_id, f.practice_ids), c.c.first_denied == 1,
+                   _between(c.c.first_adjudicated_date, f.start, f.end_date))
+            .subquery("first_denials"))
+
+
+FIRST_DENIALS_PAGED = ("practice_id", "claim_id", "payer", "service_date", "first_835", "charge", "adjudications",
+                       "last_outcome", "latest_denial_codes", "appealed_date", "payer_paid", "payer_balance")
+FIRST_DENIALS_ORDER = ("practice_id", "first_835", "claim_id")
+first_denials, first_denials_page = _worklist(first_denials_rows, FIRST_DENIALS_PAGED, FIRST_DENIALS_ORDER)

@@ -40,7 +40,7 @@ NUMBER_COLUMNS = frozenset({
     "claimants", "high_cost_claimants", "line_number", "unmatched_claims", "days_in_ar", "average_days_to_payment",
     "per_1000", "age_days", "due_soon", "days_waiting", "follow_up_after_days", "days_left", "days_to_visit",
     "submitted", "accepted", "adjudicated", "paid", "denied", "appealed", "overturned", "charge_lag_days",
-    "days_to_acceptance", "days_to_adjudication", "days_to_payment", "payments",
+    "days_to_acceptance", "days_to_adjudication", "days_to_payment", "payments", "adjudications",
 })
 EMPTY = {"rowData": [], "rowCount": 0}
 WORDS_COLUMNS = frozenset({"reason", "carc_reason", "remark", "description"})
