@@ -88,6 +88,17 @@ def test_managed_care_835_loads_with_its_figures(warehouse_url):
     assert [(c, float(ch), float(p)) for c, ch, p in paid] == [("5554555444", 800.0, 450.0),
                                                                ("8765432112", 1200.0, 495.0)]
     assert practice == "Acme Medical Center"  # created from N1*PE, keyed by REF*TJ 777667755
+    # neither CLP01 names a claim on the books: both are unmatched payments, with their trace and amounts
+    unmatched = report(warehouse_url, "unmatched-payments", "2002-03", "2002-03")
+    assert sorted((r["issue"], r["claim_id"], r["trace_number"], r["paid"]) for r in unmatched) == [
+        ("no such claim", "5554555444", "7170066655", 450.0), ("no such claim", "8765432112", "7170066655", 495.0)]
+    if warehouse_url.startswith("postgresql"):  # the load vacuumed the marts it rewrote (autovacuum may be off)
+        engine = writer_engine(warehouse_url)
+        with engine.connect() as conn:
+            vacuumed = conn.execute(sa.text("SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = "
+                                            "'mart_claim'")).scalar()
+        engine.dispose()
+        assert vacuumed is not None
 
 
 def test_denied_service_lines_835_shows_one_denied_claim(warehouse_url):

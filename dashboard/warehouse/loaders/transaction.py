@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from dashboard.warehouse import schema, semantic
 from dashboard.warehouse.engine import calendar_rows, cap_duckdb_memory, duckdb_path, ensure_indexes, writer_engine
 
 LOAD_MEMORY_LIMIT = "2GB"
+log = logging.getLogger(__name__)
 
 
 def _ensure_schema(conn: Connection) -> None:
@@ -58,7 +60,9 @@ def load_transaction(url: str) -> Iterator[Connection]:
             with engine.begin() as conn:
                 _ensure_schema(conn)
                 yield conn
-                _refresh_touched(conn)
+                refreshed = _refresh_touched(conn)
+            if refreshed:
+                vacuum_marts(engine)
         finally:
             engine.dispose()
         return
@@ -119,11 +123,29 @@ def touch(conn: Connection, *, practices=(), employers=()) -> None:
     conn.info.setdefault("touched_employers", set()).update(e for e in employers if e)
 
 
-def _refresh_touched(conn: Connection) -> None:
+def _refresh_touched(conn: Connection) -> bool:
+    """Refresh the marts of the tenants the load touched; whether any were."""
     practices = conn.info.pop("touched_practices", set())
     employers = conn.info.pop("touched_employers", set())
     if practices or employers:
         semantic.refresh_marts(conn, practices=sorted(practices), employers=sorted(employers))
+    return bool(practices or employers)
+
+
+def vacuum_marts(engine: sa.Engine) -> None:
+    """PostgreSQL, after a load commits: VACUUM the marts. A refresh deletes and rewrites a tenant's mart rows, and
+    with autovacuum off nothing else reclaims the dead ones (at 1M claims, rolled-back refreshes' dead rows made
+    mart reads 4-8x slower). VACUUM cannot run in the load's transaction; the load has committed, so a failure
+    here is logged, never raised. Pages already scanned are skipped (the visibility map), so an untouched mart
+    costs little."""
+    if engine.dialect.name != "postgresql":
+        return
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for name in semantic.MARTS:
+                conn.execute(sa.text(f'VACUUM "{name}"'))  # names from our own metadata, never input
+    except sa.exc.SQLAlchemyError as exc:
+        log.warning("marts not vacuumed after the load: %s", type(exc).__name__)
 
 
 def _discard(work: Path) -> None:
