@@ -22,6 +22,7 @@ from dashboard.ui import grids
 from dashboard.ui.context import page_context, report_cache, url_filters, warehouse
 from dashboard.ui.registry import callback, page
 
+RISK_PANEL_PRACTICES = 3  # the risk panel trains one model a practice: for more, it asks for one
 FILTERS = (Input("practice-from", "value"), Input("practice-to", "value"), Input("practice-entity", "value"))
 CHARTS = ("practice-trend", "practice-aging", "practice-denials", "practice-payer-mix", "practice-lifecycle")
 GRIDS = {"practice-kpis": "grid-practice-kpis", "ar-aging": "grid-ar-aging", "denials": "grid-denials",
@@ -142,7 +143,13 @@ def cards(scope, start, end, practice):
 
 @callback(Output("practice-risk", "children"), *FILTERS, audience="practice")
 def risk_panel(scope, start, end, practice):
-    """The unanswered claims most at risk of a denial (the denial-risk report), with why, before the payer says."""
+    """The unanswered claims most at risk of a denial (the denial-risk report), with why, before the payer says.
+    Each practice has its own model, trained on first request after a load: for a selection of many practices
+    the panel asks for one (the report itself scores them all, on the reports page)."""
+    ids = [o["value"] for o in page_context(scope).practices] if not practice else [practice]
+    if len(ids) > RISK_PANEL_PRACTICES:
+        return html.Div("Denial risk: choose a practice to see its unanswered claims most at risk.",
+                        className="small text-muted mb-3", id="practice-risk-summary")
     risk = _run("denial-risk", scope, start, end, practice)
     frame = risk.frame
     href = ui.drill_href("denial-risk", start=start, end=end, practice=practice)
