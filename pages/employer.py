@@ -8,9 +8,11 @@ Cards, the chart and each grid fill themselves through their own callbacks; grid
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
+import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, dcc, html
 
+from dashboard.metrics.kpis import KPIS
 from dashboard.reports import get_report, run_report
 from dashboard.ui import components as ui
 from dashboard.ui import grids
@@ -118,18 +120,48 @@ def cards(scope, start, end, employer):
     ], className="g-3 mb-4")
 
 
+def _published_sum(values: pd.Series) -> float:
+    """A sum over employers that is known only when every part is: one suppressed (blank) part makes it
+    suppressed too, or the hidden cell would be the difference of two published figures."""
+    return float(values.sum()) if values.notna().all() else float("nan")
+
+
+def pmpm_by_category(spend: pd.DataFrame, completion: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """PMPM by month and service category over the selection: Σ paid ÷ Σ member months (the member months of
+    every employer-month enrolled, from claims-completion), never a stack of each employer's ratios; and the
+    (month, category) cells that are suppressed (a suppressed part, or suppressed member months)."""
+    member_months = completion.groupby("month")["member_months"].agg(_published_sum)
+    paid = spend.groupby(["month", "service_category"], sort=False)["paid"].agg(_published_sum).reset_index()
+    paid["member_months"] = paid["month"].map(member_months)
+    paid["pmpm_paid"] = KPIS["pmpm_paid"].compute(paid)
+    hidden = paid[paid["pmpm_paid"].isna() & (paid["paid"].isna() | paid["member_months"].isna())]
+    return paid, list(zip(hidden["month"], hidden["service_category"], strict=True))
+
+
 @callback(Output("employer-pmpm-box", "children"), *FILTERS, audience="employer")
 def pmpm_chart(scope, start, end, employer):
     sp = _run("spend", scope, start, end, employer).frame
     if sp.empty:
         return ui.graph(ui.empty_figure("No spend in this period"), "employer-pmpm")
+    completion = _run("claims-completion", scope, start, end, employer).frame
+    cells, suppressed = pmpm_by_category(sp, completion)
     fig = go.Figure()
-    for category, rows in sp.groupby("service_category", sort=False):
-        fig.add_bar(x=rows["month"], y=rows["pmpm_paid"], name=category)
+    for category, rows in cells.groupby("service_category", sort=False):
+        # plain lists: a suppressed cell is a null (a gap), never a number
+        fig.add_bar(x=rows["month"].tolist(), y=[None if pd.isna(v) else float(v) for v in rows["pmpm_paid"]],
+                    name=category)
+    if suppressed:  # drawn, not left out: a mark at the month, the category and the reason on hover
+        fig.add_scatter(x=[m for m, _ in suppressed], y=[0] * len(suppressed), mode="markers",
+                        marker={"symbol": "x", "size": 10, "color": "#6c757d"}, name="suppressed",
+                        hovertext=[f"{c}: suppressed (fewer than 11 people, or it would reveal such a cell)"
+                                   for _, c in suppressed], hoverinfo="text")
     fig.update_layout(barmode="stack")
-    ui.style_figure(fig, "PMPM paid by service category" + (" (suppressed cells left out)"
-                                                            if sp["pmpm_paid"].isna().any() else ""))
-    months = runout_months(_run("claims-completion", scope, start, end, employer).frame)
+    summary = _run("employer-summary", scope, start, end, employer).frame
+    total = summary[summary["employer_id"] == "all"] if len(summary) > 1 else summary
+    period = _value(total, "pmpm_paid", ui.fmt_money)
+    title = f"PMPM paid by service category (Σ paid ÷ Σ member months; period {period})"
+    ui.style_figure(fig, title + (" · ✕ suppressed cells" if suppressed else ""))
+    months = runout_months(completion)
     if months:
         ui.mark_runout(fig, *zip(*months, strict=True))
     return ui.graph(fig, "employer-pmpm")

@@ -635,3 +635,42 @@ def test_the_risk_panel_says_when_there_is_too_little_history(app):
     client = logged_in(app, "practice")
     out = component_props(call(client, app, "practice-risk.children", values_for("practice", P1)).get_json())
     assert "too little history" in _text(out["practice-risk-summary"])
+
+
+def test_the_pmpm_chart_over_several_employers_is_one_ratio_and_matches_the_card(app):
+    """Issue 13 item 1: over both employers each month's bars add up to Σ paid ÷ Σ member months (from the
+    reports), never a stack of each employer's PMPM; the title carries the card's period PMPM."""
+    admin = logged_in(app, "admin")
+    values = values_for("employer", None)
+    chart = component_props(call(admin, app, "employer-pmpm-box.children", values).get_json())
+    figure = chart["employer-pmpm"]["figure"]
+    bars = [t for t in figure["data"] if t["type"] == "bar"]
+    stacked: dict[str, float] = {}
+    for trace in bars:
+        for month, value in zip(trace["x"], trace["y"], strict=True):
+            stacked[month] = stacked.get(month, 0.0) + (value or 0.0)
+    scope, engine = ADMIN, app.extensions["dashboard"].warehouse()
+    completion = run_report("claims-completion", scope=scope, engine=engine, start="2026-01", end="2026-03").frame
+    paid = completion.groupby("month")["paid"].sum()
+    member_months = completion.groupby("month")["member_months"].sum()
+    for month, total in stacked.items():
+        assert total == pytest.approx(paid[month] / member_months[month]), month
+    assert len(completion["employer_id"].unique()) == 2  # both employers, summed before dividing
+    cards = _text(call(admin, app, "employer-cards.children", values).get_json())
+    period = figure["layout"]["title"]["text"].split("period ")[1].split(")")[0]
+    assert period in cards
+    assert "suppressed" not in figure["layout"]["title"]["text"]  # nothing is suppressed for an admin
+
+
+def test_the_pmpm_chart_marks_suppressed_cells_for_employer_users(app):
+    """For an employer user the fixture's small cells are suppressed: drawn as marks with the reason, and the
+    title says so, rather than bars that silently shrink."""
+    client = logged_in(app, "employer")
+    chart = component_props(call(client, app, "employer-pmpm-box.children", values_for("employer", E1)).get_json())
+    figure = chart["employer-pmpm"]["figure"]
+    marks = [t for t in figure["data"] if t.get("name") == "suppressed"]
+    assert marks
+    assert all("suppressed" in text for text in marks[0]["hovertext"])
+    assert "✕ suppressed cells" in figure["layout"]["title"]["text"]
+    bars = [t for t in figure["data"] if t["type"] == "bar"]
+    assert all(v is None for t in bars for v in t["y"])  # every fixture cell is small: no number is shown
