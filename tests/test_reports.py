@@ -23,11 +23,22 @@ def engine(fixture_warehouse_url):
     return reader_engine(fixture_warehouse_url)
 
 
+# Reports with no rows on the shared fixture, and where rows of theirs are tested instead
+EMPTY_ON_FIXTURE = {
+    "unmatched-payments": "the fixture's 835s all match: test_load_x12 (an 835 paying unknown claims) and "
+                          "test_metrics_practice (one added in a rolled-back transaction)",
+    "denial-risk": "fewer first adjudications than a model needs: test_denial_risk scores a demo warehouse",
+}
+# Reports whose rows the fixture has in another period than the one below
+PERIOD = {"eligibility-pending": ("2025-10", "2026-02")}  # the pending check of 2026-02-20, near February's end
+
+
 @pytest.mark.parametrize("name", list(reports.CATALOG))
 def test_every_report_runs_with_its_columns(engine, name):
-    result = reports.run_report(name, scope=ADMIN, engine=engine, start="2025-10", end="2026-03")
+    start, end = PERIOD.get(name, ("2025-10", "2026-03"))
+    result = reports.run_report(name, scope=ADMIN, engine=engine, start=start, end=end)
     assert list(result.frame.columns)[: len(result.report.columns)] == list(result.report.columns)
-    assert not result.frame.empty, name
+    assert result.frame.empty == (name in EMPTY_ON_FIXTURE), name
 
 
 def test_every_report_comes_back_in_the_same_row_order(engine):
