@@ -46,6 +46,8 @@ def layout(scope, **query):
                         delay_show=300),
             dcc.Loading(html.Div(id="employer-pmpm-box", style={"minHeight": "320px"}, className="mb-3"),
                         type="default", delay_show=300),
+            dcc.Loading(html.Div(id="employer-utilization-box", style={"minHeight": "320px"}, className="mb-3"),
+                        type="default", delay_show=300),
             *[grids.paged_grid(get_report(name), grid_id=grid_id, href=ui.export_href(name, **href),
                                deidentified=scope.deidentified) for name, grid_id in GRIDS.items()],
         ], id="employer-content"),
@@ -126,11 +128,23 @@ def _published_sum(values: pd.Series) -> float:
     return float(values.sum()) if values.notna().all() else float("nan")
 
 
+def _with_claims_data(frame: pd.DataFrame, completion: pd.DataFrame) -> pd.DataFrame:
+    """``frame``'s employer-months that have claims data: an employer-month without any ("no data" in
+    claims-completion) is in neither the numerator nor the denominator of a rate over the selection, as the
+    cards' period rates leave it out (its member months are enrolment without claims, not a month of $0)."""
+    missing = completion.loc[completion["status"] == ui.NO_DATA, ["employer_id", "month"]]
+    if missing.empty:
+        return frame
+    keys = set(zip(missing["employer_id"], missing["month"], strict=True))
+    keep = [(e, m) not in keys for e, m in zip(frame["employer_id"], frame["month"], strict=True)]
+    return frame[keep]
+
+
 def pmpm_by_category(spend: pd.DataFrame, completion: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """PMPM by month and service category over the selection: Σ paid ÷ Σ member months (the member months of
-    every employer-month enrolled, from claims-completion), never a stack of each employer's ratios; and the
-    (month, category) cells that are suppressed (a suppressed part, or suppressed member months)."""
-    member_months = completion.groupby("month")["member_months"].agg(_published_sum)
+    every employer-month with claims data, from claims-completion), never a stack of each employer's ratios; and
+    the (month, category) cells that are suppressed (a suppressed part, or suppressed member months)."""
+    member_months = _with_claims_data(completion, completion).groupby("month")["member_months"].agg(_published_sum)
     paid = spend.groupby(["month", "service_category"], sort=False)["paid"].agg(_published_sum).reset_index()
     paid["member_months"] = paid["month"].map(member_months)
     paid["pmpm_paid"] = KPIS["pmpm_paid"].compute(paid)
@@ -165,6 +179,54 @@ def pmpm_chart(scope, start, end, employer):
     if months:
         ui.mark_runout(fig, *zip(*months, strict=True))
     return ui.graph(fig, "employer-pmpm")
+
+
+UTILIZATION_MEASURES = {"er_visits": "ER visits", "inpatient_admissions": "admissions",
+                        "office_visits": "office visits", "prescriptions": "prescriptions"}
+
+
+def per_1000_by_measure(utilization: pd.DataFrame, completion: pd.DataFrame) -> pd.DataFrame:
+    """Events per 1,000 members a year by month and measure over the selection: Σ events ÷ Σ member months ×
+    12,000 (the registry's per_1000) over the employer-months with claims data, a suppressed part making the
+    whole suppressed."""
+    rows = _with_claims_data(utilization[utilization["measure"].isin(UTILIZATION_MEASURES)], completion)
+    sums = (rows.groupby(["measure", "month"], sort=True)
+            .agg(events=("events", _published_sum), member_months=("member_months", _published_sum)).reset_index())
+    sums["per_1000"] = KPIS["per_1000"].compute(sums)
+    return sums
+
+
+@callback(Output("employer-utilization-box", "children"), *FILTERS, audience="employer")
+def utilization_chart(scope, start, end, employer):
+    """ER visits, admissions, office visits and prescriptions per 1,000 by month (issue 13 item 4): lines over the
+    selection, suppressed months marked, run-out shaded as on the PMPM chart."""
+    util = _run("utilization", scope, start, end, employer).frame
+    if util.empty:
+        return ui.graph(ui.empty_figure("No utilization in this period"), "employer-utilization")
+    completion = _run("claims-completion", scope, start, end, employer).frame
+    sums = per_1000_by_measure(util, completion)
+    fig = go.Figure()
+    suppressed = []
+    for measure, label in UTILIZATION_MEASURES.items():
+        rows = sums[sums["measure"] == measure]
+        if rows.empty:
+            continue
+        fig.add_scatter(x=rows["month"].tolist(), y=[None if pd.isna(v) else float(v) for v in rows["per_1000"]],
+                        mode="lines+markers", name=label, connectgaps=False)
+        hidden = rows[rows["per_1000"].isna() & (rows["events"].isna() | rows["member_months"].isna())]
+        suppressed += [(m, label) for m in hidden["month"]]
+    if suppressed:
+        fig.add_scatter(x=[m for m, _ in suppressed], y=[0] * len(suppressed), mode="markers",
+                        marker={"symbol": "x", "size": 10, "color": "#6c757d"}, name="suppressed",
+                        hovertext=[f"{label}: suppressed (fewer than 11 people, or it would reveal such a cell)"
+                                   for _, label in suppressed], hoverinfo="text")
+    ui.style_figure(fig, "Utilization per 1,000 members a year (Σ events ÷ Σ member months × 12,000)"
+                    + (" · ✕ suppressed" if suppressed else ""))
+    fig.update_yaxes(tickprefix="", tickformat=",")
+    months = runout_months(completion)
+    if months:
+        ui.mark_runout(fig, *zip(*months, strict=True))
+    return ui.graph(fig, "employer-utilization")
 
 
 for _name, _grid in GRIDS.items():

@@ -651,8 +651,11 @@ def test_the_pmpm_chart_over_several_employers_is_one_ratio_and_matches_the_card
             stacked[month] = stacked.get(month, 0.0) + (value or 0.0)
     scope, engine = ADMIN, app.extensions["dashboard"].warehouse()
     completion = run_report("claims-completion", scope=scope, engine=engine, start="2026-01", end="2026-03").frame
-    paid = completion.groupby("month")["paid"].sum()
-    member_months = completion.groupby("month")["member_months"].sum()
+    # GRP2 has no claims data in February and March: its member months are in no month's rate
+    with_data = completion[completion["status"] != "no data"]
+    paid = with_data.groupby("month")["paid"].sum()
+    member_months = with_data.groupby("month")["member_months"].sum()
+    assert member_months.to_dict() == {"2026-01": 5, "2026-02": 2, "2026-03": 2}
     for month, total in stacked.items():
         assert total == pytest.approx(paid[month] / member_months[month]), month
     assert len(completion["employer_id"].unique()) == 2  # both employers, summed before dividing
@@ -674,3 +677,28 @@ def test_the_pmpm_chart_marks_suppressed_cells_for_employer_users(app):
     assert "✕ suppressed cells" in figure["layout"]["title"]["text"]
     bars = [t for t in figure["data"] if t["type"] == "bar"]
     assert all(v is None for t in bars for v in t["y"])  # every fixture cell is small: no number is shown
+
+
+def test_the_utilization_chart_is_one_rate_over_the_selection(app):
+    """Issue 13 item 4: per 1,000 over both employers is Σ events ÷ Σ member months × 12,000 from the utilization
+    report; an employer user's small cells are marked suppressed, not drawn as numbers."""
+    admin = logged_in(app, "admin")
+    chart = component_props(call(admin, app, "employer-utilization-box.children",
+                                 values_for("employer", None)).get_json())
+    figure = chart["employer-utilization"]["figure"]
+    util = run_report("utilization", scope=ADMIN, engine=app.extensions["dashboard"].warehouse(), start="2026-01",
+                      end="2026-03").frame
+    assert len(util["employer_id"].unique()) == 2
+    office = util[(util["measure"] == "office_visits") & util["events"].notna()].groupby("month")[
+        ["events", "member_months"]].sum()  # GRP2's months without claims data (events unknown) are left out
+    line = next(t for t in figure["data"] if t["name"] == "office visits")
+    for month, value in zip(line["x"], line["y"], strict=True):
+        expected = office.loc[month, "events"] / office.loc[month, "member_months"] * 12_000
+        assert value == pytest.approx(expected), month
+    assert "suppressed" not in figure["layout"]["title"]["text"]
+    user = logged_in(app, "employer")
+    chart = component_props(call(user, app, "employer-utilization-box.children",
+                                 values_for("employer", E1)).get_json())
+    figure = chart["employer-utilization"]["figure"]
+    assert any(t["name"] == "suppressed" for t in figure["data"])
+    assert all(v is None for t in figure["data"] if t["name"] != "suppressed" for v in t["y"])
