@@ -8,7 +8,6 @@ exactly like one that does not exist.
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import quote, urlencode
 
 import dash_bootstrap_components as dbc
 import pandas as pd
@@ -24,12 +23,6 @@ STAGE_COLOURS = {"service": "secondary", "submitted": "primary", "accepted": "in
                  "denied": "danger", "partially paid": "warning", "paid": "success", "appealed": "primary",
                  "patient payment": "success", "patient refund": "warning", "written off": "dark",
                  "reversed": "danger"}
-
-
-def claim_href(claim_id: str, practice_id: str | None = None) -> str:
-    """The claim page's address (the practice named, so a claim id two practices share opens the right one)."""
-    return f"/practice/claims/{quote(claim_id, safe='')}" + (f"?{urlencode({'practice': practice_id})}"
-                                                             if practice_id else "")
 
 
 def _search_form(text: str) -> html.Form:
@@ -80,7 +73,7 @@ def search_layout(scope, q: str | None = None, **_query):
         result = dbc.Alert(f"No claim of your practices matches {q.strip()!r}.", color="info",
                            id="claim-search-message")
     else:
-        rows = [html.Tr([html.Td(dcc.Link(r.claim_id, href=claim_href(r.claim_id, r.practice_id),
+        rows = [html.Tr([html.Td(dcc.Link(r.claim_id, href=ui.claim_href(r.claim_id, r.practice_id),
                                           id=f"claim-result-{i}")),
                          html.Td(r.practice_id), html.Td(r.payer), html.Td(f"{r.service_date:%Y-%m-%d}"),
                          html.Td(_money(r.charge), className="text-end"), html.Td(r.matched_on)])

@@ -152,6 +152,16 @@ def pmpm_by_category(spend: pd.DataFrame, completion: pd.DataFrame) -> tuple[pd.
     return paid, list(zip(hidden["month"], hidden["service_category"], strict=True))
 
 
+def _mark_suppressed(fig: go.Figure, cells: list[tuple[str, str]]) -> None:
+    """Draw each suppressed (month, series) cell rather than leave it out: a mark at the month, the series and
+    the reason on hover."""
+    if cells:
+        fig.add_scatter(x=[m for m, _ in cells], y=[0] * len(cells), mode="markers",
+                        marker={"symbol": "x", "size": 10, "color": "#6c757d"}, name="suppressed",
+                        hovertext=[f"{series}: suppressed (fewer than 11 people, or it would reveal such a cell)"
+                                   for _, series in cells], hoverinfo="text")
+
+
 @callback(Output("employer-pmpm-box", "children"), *FILTERS, audience="employer")
 def pmpm_chart(scope, start, end, employer):
     sp = _run("spend", scope, start, end, employer).frame
@@ -164,11 +174,7 @@ def pmpm_chart(scope, start, end, employer):
         # plain lists: a suppressed cell is a null (a gap), never a number
         fig.add_bar(x=rows["month"].tolist(), y=[None if pd.isna(v) else float(v) for v in rows["pmpm_paid"]],
                     name=category)
-    if suppressed:  # drawn, not left out: a mark at the month, the category and the reason on hover
-        fig.add_scatter(x=[m for m, _ in suppressed], y=[0] * len(suppressed), mode="markers",
-                        marker={"symbol": "x", "size": 10, "color": "#6c757d"}, name="suppressed",
-                        hovertext=[f"{c}: suppressed (fewer than 11 people, or it would reveal such a cell)"
-                                   for _, c in suppressed], hoverinfo="text")
+    _mark_suppressed(fig, suppressed)
     fig.update_layout(barmode="stack")
     summary = _run("employer-summary", scope, start, end, employer).frame
     total = summary[summary["employer_id"] == "all"] if len(summary) > 1 else summary
@@ -215,11 +221,7 @@ def utilization_chart(scope, start, end, employer):
                         mode="lines+markers", name=label, connectgaps=False)
         hidden = rows[rows["per_1000"].isna() & (rows["events"].isna() | rows["member_months"].isna())]
         suppressed += [(m, label) for m in hidden["month"]]
-    if suppressed:
-        fig.add_scatter(x=[m for m, _ in suppressed], y=[0] * len(suppressed), mode="markers",
-                        marker={"symbol": "x", "size": 10, "color": "#6c757d"}, name="suppressed",
-                        hovertext=[f"{label}: suppressed (fewer than 11 people, or it would reveal such a cell)"
-                                   for _, label in suppressed], hoverinfo="text")
+    _mark_suppressed(fig, suppressed)
     ui.style_figure(fig, "Utilization per 1,000 members a year (Σ events ÷ Σ member months × 12,000)"
                     + (" · ✕ suppressed" if suppressed else ""))
     fig.update_yaxes(tickprefix="", tickformat=",")

@@ -84,7 +84,7 @@ def _cards(summary_row: pd.Series, filters, *, previous: pd.Series | None, year_
     where the registry names them."""
     start, end = f"{filters.start:%Y-%m}", f"{filters.end:%Y-%m}"
     practice = filters.practice_ids[0] if filters.practice_ids and len(filters.practice_ids) == 1 else None
-    twelve = (filters.end.year - filters.start.year) * 12 + filters.end.month - filters.start.month == 11
+    twelve = filters.months == 12
 
     def claims(report: str, column_filters=()) -> str:
         return ui.drill_href(report, start=start, end=end, practice=practice, **dict(column_filters))
@@ -129,7 +129,7 @@ def cards(scope, start, end, practice):
     if row is None:
         return dbc.Alert("No claims for this selection.", color="info")
     f = summary.filters
-    length = (f.end.year - f.start.year) * 12 + f.end.month - f.start.month + 1
+    length = f.months
     # the same practices over the period just before, and over the same months a year earlier
     previous = _summary_row(_run("practice-summary", scope, *_shifted(f, -length), practice).frame)
     # a 12-month period's previous period is the year before: said once
@@ -158,7 +158,7 @@ def risk_panel(scope, start, end, practice):
                         className="small text-muted mb-3", id="practice-risk-summary")
     high = frame[frame["risk_band"] == "high"]
     top = frame.head(5)
-    rows = [html.Tr([html.Td(html.A(r.claim_id, href=f"/practice/claims/{r.claim_id}?practice={r.practice_id}")),
+    rows = [html.Tr([html.Td(html.A(r.claim_id, href=ui.claim_href(r.claim_id, r.practice_id))),
                      html.Td(f"{r.risk:.0%}", className="text-end"), html.Td(ui.fmt_money(r.balance),
                                                                              className="text-end"),
                      html.Td(r.reasons, className="small")]) for r in top.itertuples(index=False)]

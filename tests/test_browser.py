@@ -31,6 +31,15 @@ def _login(driver, base: str, who: str) -> None:
     driver.find_element(By.ID, "login-button").click()
 
 
+def _bookmark(driver, base: str, path: str) -> WebDriverWait:
+    """Log in as the practice manager, wait for the landing page, then open a bookmarked ``path``."""
+    _login(driver, base, "practice")
+    wait = WebDriverWait(driver, 30)
+    wait.until(EC.presence_of_element_located((By.ID, "kpi-days-in-ar")))
+    driver.get(f"{base}{path}")
+    return wait
+
+
 def test_practice_manager_logs_in_and_sees_kpis(browser_ready, dash_thread_server, dash_br, tmp_path,
                                                fixture_warehouse_url):
     base = _serve(dash_thread_server, tmp_path, fixture_warehouse_url, 8061)
@@ -78,10 +87,7 @@ def test_a_bookmarked_practice_url_opens_with_its_filters_and_keeps_them(browser
     address bar, so reloading it gives the same view."""
     base = _serve(dash_thread_server, tmp_path, fixture_warehouse_url, 8063)
     driver = dash_br.driver
-    _login(driver, base, "practice")
-    wait = WebDriverWait(driver, 30)
-    wait.until(EC.presence_of_element_located((By.ID, "kpi-days-in-ar")))
-    driver.get(f"{base}/practice?from=2026-01&to=2026-02&practice=111111111")
+    wait = _bookmark(driver, base, "/practice?from=2026-01&to=2026-02&practice=111111111")
     wait.until(EC.text_to_be_present_in_element((By.ID, "practice-cards"), "at end of 2026-02"))
     assert driver.find_element(By.ID, "practice-from").text.strip().startswith("2026-01")
     # pick another end month: the URL follows without a reload
@@ -122,10 +128,7 @@ def test_from_a_bookmarked_kpi_to_its_claims_and_a_claims_timeline(browser_ready
     another practice answers like an unknown one."""
     base = _serve(dash_thread_server, tmp_path, fixture_warehouse_url, 8065)
     driver = dash_br.driver
-    _login(driver, base, "practice")
-    wait = WebDriverWait(driver, 30)
-    wait.until(EC.presence_of_element_located((By.ID, "kpi-days-in-ar")))
-    driver.get(f"{base}/practice?from=2026-01&to=2026-03&practice=111111111")
+    wait = _bookmark(driver, base, "/practice?from=2026-01&to=2026-03&practice=111111111")
     link = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, "#kpi-denial-rate-\\(claims\\) a.claims-link")))
     link.click()
     wait.until(lambda d: "/reports?report=first-denials" in d.current_url)

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from dashboard.metrics import definitions as d
 from dashboard.metrics._query import fetch, ratio
-from dashboard.metrics.filters import Filters, add_months
+from dashboard.metrics.filters import Filters, add_months, months_between
 from dashboard.metrics.kpis import KPIS, with_kpis
 from dashboard.warehouse import marts as m
 from dashboard.warehouse import semantic as sem
@@ -72,7 +72,7 @@ class Completion:
         """Months of run-out ``month`` has had (0: the paid-through month itself); None after it."""
         if self.paid_through is None or month > self.paid_through:
             return None
-        return (self.paid_through.year - month.year) * 12 + self.paid_through.month - month.month
+        return months_between(self.paid_through, month)
 
     def of_month(self, month: dt.date) -> float | None:
         lag = self.lag(month)
@@ -104,7 +104,7 @@ def chain_ladder(triangle: pd.DataFrame, paid_through: dt.date, *, development: 
     for month, lag, paid in zip(triangle["month"], triangle["lag"], triangle["paid"], strict=True):
         cum[index[month], min(int(lag), development):] += float(paid or 0)
     # observed through lag k+1 in full: month + k + 1 < paid_through
-    age = np.array([(paid_through.year - m.year) * 12 + paid_through.month - m.month for m in months])
+    age = np.array([months_between(paid_through, m) for m in months])
     recent = age <= history
     links = np.ones(development)
     for k in range(development):

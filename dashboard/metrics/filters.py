@@ -34,6 +34,11 @@ def add_months(month: dt.date, count: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
+def months_between(later: dt.date, earlier: dt.date) -> int:
+    """Whole calendar months from ``earlier``'s month to ``later``'s (0 for the same month)."""
+    return (later.year - earlier.year) * 12 + later.month - earlier.month
+
+
 def month_end(month: dt.date) -> dt.date:
     return add_months(month, 1) - dt.timedelta(days=1)
 
@@ -50,6 +55,11 @@ class Filters:
             raise BadInput("months start on the first day")
         if self.end < self.start:
             raise BadInput(f"'to' ({self.end:%Y-%m}) is before 'from' ({self.start:%Y-%m})")
+
+    @property
+    def months(self) -> int:
+        """How many months the period holds."""
+        return months_between(self.end, self.start) + 1
 
     @property
     def end_date(self) -> dt.date:

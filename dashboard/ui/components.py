@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
@@ -133,6 +133,14 @@ def change(now: float | None, before: float | None, *, unit: str, higher_is_bett
     better = None if higher_is_better is None or shown_zero else (diff > 0) == higher_is_better
     colour = "text-muted" if better is None else ("text-success" if better else "text-danger")
     return html.Span(f"{text} vs {against}", className=f"{colour} me-2 kpi-change")
+
+
+def claim_href(claim_id: str, practice_id: str | None = None) -> str:
+    """A claim page's address (pages/claims.py), the practice named so that a claim id two practices share opens
+    the right one (the grids' ClaimLink in assets/dashAgGridComponentFunctions.js builds the same in the
+    browser)."""
+    return f"/practice/claims/{quote(claim_id, safe='')}" + (f"?{urlencode({'practice': practice_id})}"
+                                                             if practice_id else "")
 
 
 def claims_link(href: str, label: str) -> html.A:
