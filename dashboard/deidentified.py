@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from dashboard.metrics import employer as em
+from dashboard.metrics import employer_trend as et
 from dashboard.metrics.filters import Filters
 from dashboard.privacy import Link, SuppressionRule, is_small, published_sum, suppress, suppression_mask
 
@@ -247,3 +248,17 @@ SUMMARY = Protection(MONTH_TOTALS_RULE, _summary)
 NETWORK = Protection(NETWORK_RULE, _network)
 COMPLETION = Protection(MONTH_TOTALS_RULE, _completion)
 
+
+
+# the frames an employer user's trend is summed from: the published ones, so the comparison is a function of
+# cells they already see (dashboard.metrics.employer_trend)
+_TREND_FRAMES = {"employer-summary": SUMMARY, "spend": SPEND, "utilization": UTILIZATION,
+                 "claims-completion": COMPLETION}
+
+
+def _trend(f: Filters, raw: RawFrames) -> pd.DataFrame:
+    return et.employer_trend(f, lambda name, g: _TREND_FRAMES[name].build(g, raw), deidentified=True)
+
+
+# nothing of its own to suppress: every figure is a sum of published cells, blank when a part is
+TREND = Protection(SuppressionRule(counts={}), _trend)

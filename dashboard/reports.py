@@ -22,6 +22,7 @@ from dashboard import deidentified as di
 from dashboard.errors import AccessDenied, NotFound
 from dashboard.metrics import denial_risk as dr
 from dashboard.metrics import employer as em
+from dashboard.metrics import employer_trend as et
 from dashboard.metrics import practice as pm
 from dashboard.metrics import remittance as rm
 from dashboard.metrics.filters import Filters
@@ -188,12 +189,26 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            ("employer_id", "month", "measure", "events", "members_with_events", "member_months", "per_1000"),
            em.utilization, "Events per 1,000 members per year (events ÷ member months × 12,000).",
            privacy=di.UTILIZATION),
+    Report("employer-trend", "Current period against its base", "employer", et.COLUMNS,
+           lambda conn, f: et.employer_trend(f, lambda name, g: _ADMIN_TREND_FRAMES[name](conn, g),
+                                             deidentified=False),
+           "PMPM (total, medical, pharmacy, each service category), PEPM, utilization per 1,000, average length "
+           "of stay and members in the period against the base period of equal length just before it: the change "
+           "in the measure's unit and in %, and the paid dollars behind each PMPM; over the months with claims "
+           "data, Σ ÷ Σ.", money=("paid", "base_paid"), rates=("change_pct",), privacy=di.TREND),
     Report("high-cost-claimants", "High-cost claimants", "employer",
            ("employer_id", "period", "band", "claimants", "paid", "pct_of_paid"), em.high_cost_claimants,
            "Members by total paid over the calendar (plan) year of the selection's last month, in "
            "$50k/$100k/$500k/$1M bands.",
            money=("paid",), rates=("pct_of_paid",), privacy=di.HIGH_COST),
 )}
+
+
+# the frames an admin's trend is summed from (an employer user's: dashboard.deidentified.TREND)
+_ADMIN_TREND_FRAMES: dict[str, Callable[[Connection, Filters], pd.DataFrame]] = {
+    "employer-summary": em.employer_summary, "spend": em.spend, "utilization": em.utilization,
+    "claims-completion": em.claims_completion,
+}
 
 
 def get_report(name: str) -> Report:

@@ -15,6 +15,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from dashboard import access, reports
 from dashboard.metrics import employer as em
 from dashboard.metrics.filters import Filters
 from tests.conftest import module_warehouse
@@ -187,3 +188,48 @@ def test_employer_reports_default_to_complete_months(engine):
         assert reports.default_end(conn, scope=admin, audience="practice") == dt.date.today().replace(day=1)
     result = reports.run_report("employer-summary", scope=admin, engine=engine)
     assert (result.filters.start, result.filters.end) == (D(2025, 4, 1), MAR)
+
+
+def test_trend_against_the_base_period_hand_worked(engine):
+    """February–March 2026 against December 2025–January 2026 (the period of equal length before it). GRP1:
+    paid 60,040 over 2 + 2 member months = 15,010 PMPM, against January's 100 over 4 (December has no claims
+    data, so it is in neither side) = 25; GRP2 has no claims data in February or March: its current side is
+    unknown, not 0, and the selection's row is over GRP1 alone now and both before: (100 + 80) ÷ (4 + 1) = 36."""
+    admin = access.scope_for(role="admin")
+    out = reports.run_report("employer-trend", scope=admin, engine=engine, start="2026-02", end="2026-03",
+                             employer=[E1, E2]).frame
+    assert set(out["period"]) == {"2026-02..2026-03"}
+    assert set(out["base_period"]) == {"2025-12..2026-01"}
+    total = pick(out, employer_id=E1, measure="pmpm_paid", category="total")
+    assert (total["current"], total["base"], total["change"]) == (15010, 25, 14985)
+    assert total["change_pct"] == pytest.approx(599.4)
+    assert (total["paid"], total["base_paid"]) == (60040, 100)
+    assert pick(out, employer_id=E1, measure="pmpm_paid", category="pharmacy")[["current", "base"]].tolist() == [10, 0]
+    assert pick(out, employer_id=E1, measure="pepm_paid", category="total")["base"] == pytest.approx(100 / 3, abs=0.01)
+    office = pick(out, employer_id=E1, measure="per_1000", category="office_visits")
+    assert (office["current"], office["base"], office["change_pct"]) == (0, 3000, -1)
+    members = pick(out, employer_id=E1, measure="average_members", category="total")
+    assert (members["current"], members["base"]) == (2, 2.5)  # (2 + 2) ÷ 2 against (1 + 4) ÷ 2
+    grp2 = pick(out, employer_id=E2, measure="pmpm_paid", category="total")
+    assert pd.isna(grp2["current"])
+    assert grp2["base"] == 80
+    assert pd.isna(grp2["change"])
+    selection = pick(out, employer_id="all", measure="pmpm_paid", category="total")
+    assert (selection["current"], selection["base"]) == (15010, 36)
+    assert pick(out, employer_id="all", measure="per_1000", category="office_visits")["base"] == 4800  # 2 ÷ 5 × 12,000
+    assert pd.isna(pick(out, employer_id=E1, measure="average_length_of_stay", category="inpatient")["base"])
+
+
+def test_trend_for_an_employer_user_shows_only_sums_of_published_cells(engine):
+    """GRP1 is a handful of people: every member-month count is small, so every comparison is blank and says
+    it is suppressed, never a number an attacker could divide back (tests/test_privacy_combinations.py audits
+    the trend with every other response)."""
+    user = access.scope_for(role="employer_admin", employer_ids=[E1])
+    out = reports.run_report("employer-trend", scope=user, engine=engine, start="2026-02", end="2026-03").frame
+    assert len(out)
+    assert out["suppressed"].all()
+    assert out[["current", "base", "change"]].isna().all().all()
+    # the dollars show only where they are a known 0 (no claims in the category: no row in the spend grid either)
+    shown = pd.concat([out["paid"], out["base_paid"]]).dropna()
+    assert len(shown)
+    assert (shown == 0).all()

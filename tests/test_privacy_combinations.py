@@ -170,6 +170,33 @@ def test_no_combination_of_responses_reveals_a_blanked_cell(engine):
                 audit.see_ratio(exprs["paid"], exprs["member_months"], row.pmpm_paid)
                 audit.see_ratio(exprs["allowed"], exprs["member_months"], row.pmpm_allowed)
                 audit.see_ratio(exprs["paid"], exprs["subscriber_months"], row.pepm_paid)
+            # the trend: the period and its base (the months before it, within the fixture's claims)
+            base = [m for m in MONTHS if m < period[0]][-len(months):] if period[0] > MONTHS[0] else []
+            for row in run("employer-trend", subset, period).itertuples():
+                who = list(subset) if row.employer_id == "all" else [row.employer_id]
+                for side, span, value, dollars in (("current", months, row.current, row.paid),
+                                                   ("base", base, row.base, row.base_paid)):
+                    label = f"trend {tag} {row.employer_id} {row.measure} {row.category} {side}"
+                    mm = audit.add(*[members(e, m) for e in who for m in span])
+                    if row.measure == "pmpm_paid":
+                        cats = {"total": None, "medical": "medical"}.get(row.category, row.category)
+                        spent = audit.add(*[audit.atom("S", e, m, c, "paid") for e in who for m in span
+                                            for c in categories[(e, m)]
+                                            if cats is None or c == cats or (cats == "medical" and c != "pharmacy")])
+                        audit.see(label + " paid", spent or None, dollars)  # none: a known 0
+                        audit.see_ratio(spent, mm, value)
+                    elif row.measure == "pepm_paid":
+                        audit.see_ratio(audit.add(*[paid(e, m) for e in who for m in span]),
+                                        audit.add(*[subscribers(e, m) for e in who for m in span]), value)
+                    elif row.measure == "per_1000" and value is not None and not pd.isna(value):
+                        audit.see_ratio(audit.add(*[audit.atom("U", e, m, row.category, "events") for e in who
+                                                    for m in span]), mm, value / 12000)
+                    elif row.measure in ("member_months", "average_members"):  # the average: member months ÷ n
+                        audit.see(label, mm or None, value)
+                    elif row.measure == "average_length_of_stay":
+                        audit.see_ratio(*[audit.add(*[audit.atom("U", e, m, measure, "events") for e in who
+                                                      for m in span])
+                                          for measure in ("inpatient_days", "inpatient_admissions")], value)
             if len(subset) > 1 and subset != PRIVACY_EMPLOYERS:
                 continue  # the per-employer reports below give the same rows for any subset (checked)
             for row in run("enrollment", subset, period).itertuples():
