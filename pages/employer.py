@@ -12,6 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, dcc, html
 
+from dashboard.metrics import employer_trend as et
 from dashboard.metrics.kpis import KPIS
 from dashboard.reports import get_report, run_report
 from dashboard.ui import components as ui
@@ -20,7 +21,8 @@ from dashboard.ui.context import page_context, report_cache, url_filters, wareho
 from dashboard.ui.registry import callback, page
 
 FILTERS = (Input("employer-from", "value"), Input("employer-to", "value"), Input("employer-entity", "value"))
-GRIDS = {name: f"grid-{name}" for name in ("employer-summary", "claims-completion", "enrollment", "spend",
+GRIDS = {name: f"grid-{name}" for name in ("employer-summary", "employer-trend", "claims-completion", "enrollment",
+                                           "spend",
                                            "network", "utilization", "high-cost-claimants",
                                            "spend-outside-enrollment")}
 
@@ -44,6 +46,8 @@ def layout(scope, **query):
         html.Div([
             dcc.Loading(html.Div(id="employer-cards", style={"minHeight": "120px"}), type="default",
                         delay_show=300),
+            dcc.Loading(html.Div(id="employer-trend-box", style={"minHeight": "320px"}, className="mb-3"),
+                        type="default", delay_show=300),
             dcc.Loading(html.Div(id="employer-pmpm-box", style={"minHeight": "320px"}, className="mb-3"),
                         type="default", delay_show=300),
             dcc.Loading(html.Div(id="employer-utilization-box", style={"minHeight": "320px"}, className="mb-3"),
@@ -185,6 +189,117 @@ def pmpm_chart(scope, start, end, employer):
     if months:
         ui.mark_runout(fig, *zip(*months, strict=True))
     return ui.graph(fig, "employer-pmpm")
+
+
+TREND_ROWS = (  # (measure, category, label, unit) of the comparison table, in this order
+    ("pmpm_paid", "total", "PMPM paid", "money"), ("pmpm_paid", "medical", "PMPM medical", "money"),
+    ("pmpm_paid", "pharmacy", "PMPM pharmacy", "money"), ("pepm_paid", "total", "PEPM paid", "money"),
+    ("per_1000", "er_visits", "ER visits per 1,000", "number"),
+    ("per_1000", "inpatient_admissions", "Admissions per 1,000", "number"),
+    ("per_1000", "office_visits", "Office visits per 1,000", "number"),
+    ("per_1000", "prescriptions", "Prescriptions per 1,000", "number"),
+    ("average_length_of_stay", "inpatient", "Average length of stay (days)", "number"),
+    ("average_members", "total", "Average members", "number"),
+)
+
+
+def _selection_rows(trend: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the whole selection: 'all' over several employers, else the one employer's."""
+    return trend[trend["employer_id"] == "all"] if (trend["employer_id"] == "all").any() else trend
+
+
+def _shown(value, unit: str, suppressed: bool) -> str:
+    if value is None or pd.isna(value):
+        return ui.SUPPRESSED if suppressed else ui.NO_DATA
+    return ui.fmt_money(value) if unit == "money" else ui.fmt_number(value, 1 if abs(value) < 100 else 0)
+
+
+def _signed(value: float, unit: str) -> str:
+    """A change with its sign in front ('+$7.99', '−$4.21', '+5.1', '±0.0')."""
+    shown = ui.fmt_money(abs(value)) if unit == "money" else ui.fmt_number(abs(value), 1 if abs(value) < 100 else 0)
+    if shown.strip("$0.,") == "":
+        return "±" + shown
+    return ("+" if value > 0 else "−") + shown
+
+
+def trend_table(trend: pd.DataFrame) -> dbc.Table:
+    """Base, current and change of the headline measures; money changes also in dollars."""
+    rows = _selection_rows(trend).set_index(["measure", "category"])
+    body = []
+    for measure, category, label, unit in TREND_ROWS:
+        if (measure, category) not in rows.index:
+            continue
+        r = rows.loc[(measure, category)]
+        suppressed = bool(r.get("suppressed", False))
+        pct = r["change_pct"]
+        change = "" if pd.isna(r["change"]) else _signed(r["change"], unit) + ("" if pd.isna(pct) else f" ({pct:+.1%})")
+        # costs and use rising are not "good" or "bad" here: the table says which way, not a verdict
+        body.append(html.Tr([html.Th(label, scope="row"), html.Td(_shown(r["base"], unit, suppressed)),
+                             html.Td(_shown(r["current"], unit, suppressed)), html.Td(change)]))
+    period, base = trend["period"].iloc[0], trend["base_period"].iloc[0]
+    return dbc.Table([html.Thead(html.Tr([html.Th("Measure"), html.Th(f"Base {base}"), html.Th(f"Period {period}"),
+                                          html.Th("Change")])), html.Tbody(body)],
+                     size="sm", striped=True, className="mb-0 trend-table", id="employer-trend-table")
+
+
+def monthly_pmpm(completion: pd.DataFrame) -> pd.DataFrame:
+    """PMPM paid by month over the selection: Σ paid ÷ Σ member months of the employer-months with claims data
+    (a blanked part blanks the month)."""
+    rows = _with_claims_data(completion, completion)
+    sums = rows.groupby("month", sort=True).agg(paid=("paid", _published_sum),
+                                                member_months=("member_months", _published_sum)).reset_index()
+    sums["pmpm_paid"] = KPIS["pmpm_paid"].compute(sums)
+    return sums
+
+
+@callback(Output("employer-trend-box", "children"), *FILTERS, audience="employer")
+def trend_section(scope, start, end, employer):
+    """Current period against its base (issue 13 item 2): the headline measures side by side, PMPM by month over
+    both periods with the base shaded, and PMPM by service category in each."""
+    result = _run("employer-trend", scope, start, end, employer)
+    trend = result.frame
+    if trend.empty:
+        return dbc.Alert("No enrollment for this selection.", color="info")
+    base = et.base_period(result.filters)
+    history = _run("claims-completion", scope, f"{base.start:%Y-%m}", end, employer).frame
+    monthly = monthly_pmpm(history)
+    line = go.Figure()
+    line.add_scatter(x=monthly["month"].tolist(), y=[None if pd.isna(v) else float(v) for v in monthly["pmpm_paid"]],
+                     mode="lines+markers", name="PMPM paid", connectgaps=False)
+    hidden = monthly[monthly["pmpm_paid"].isna() & (monthly["paid"].isna() | monthly["member_months"].isna())]
+    _mark_suppressed(line, [(m, "PMPM paid") for m in hidden["month"]])
+    months = runout_months(history)
+    if months:
+        ui.mark_runout(line, *zip(*months, strict=True))
+    base_months = [m for m, *_ in months if m < f"{result.filters.start:%Y-%m}"]
+    if base_months:  # the base period shaded, its months first on the category axis
+        line.add_shape(type="rect", xref="x", yref="paper", x0=-0.5, x1=len(base_months) - 0.5, y0=0, y1=1,
+                       fillcolor="#0d6efd", opacity=0.08, line_width=0, layer="below")
+        line.add_annotation(x=base_months[0], xref="x", y=0.98, yref="paper", xanchor="left", yanchor="top",
+                            text=f"base {trend['base_period'].iloc[0]}", showarrow=False, font={"size": 10})
+    ui.style_figure(line, "PMPM paid by month, base period shaded")
+    rows = _selection_rows(trend)
+    cats = rows[(rows["measure"] == "pmpm_paid") & ~rows["category"].isin(("total", "medical"))]
+    bars = go.Figure()
+    for side, prefix in (("base", "base"), ("current", "period")):
+        label = f"{prefix} {trend['base_period' if side == 'base' else 'period'].iloc[0]}"
+        bars.add_bar(x=cats["category"].tolist(), y=[None if pd.isna(v) else float(v) for v in cats[side]],
+                     name=label, text=None if side == "base" else
+                     ["" if pd.isna(p) else f"{p:+.1%}" for p in cats["change_pct"]], textposition="outside")
+    blank = cats[cats["current"].isna() | cats["base"].isna()]
+    _mark_suppressed(bars, [(c, "PMPM") for c in blank["category"]] if scope.deidentified else [])
+    bars.update_layout(barmode="group")
+    ui.style_figure(bars, "PMPM paid by service category: base and period")
+    return html.Div([
+        html.H5("Period against its base", className="mt-2"),
+        html.Div(f"{trend['period'].iloc[0]} against {trend['base_period'].iloc[0]}, the months of equal length "
+                 "before it; rates are Σ ÷ Σ over months with claims data.", className="text-muted small mb-2"),
+        dbc.Row([
+            dbc.Col(trend_table(trend), lg=5),
+            dbc.Col(ui.graph(bars, "employer-trend-bars"), lg=7),
+            dbc.Col(ui.graph(line, "employer-trend-line"), lg=12),
+        ], className="g-3"),
+    ])
 
 
 UTILIZATION_MEASURES = {"er_visits": "ER visits", "inpatient_admissions": "admissions",

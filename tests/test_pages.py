@@ -702,3 +702,45 @@ def test_the_utilization_chart_is_one_rate_over_the_selection(app):
     figure = chart["employer-utilization"]["figure"]
     assert any(t["name"] == "suppressed" for t in figure["data"])
     assert all(v is None for t in figure["data"] if t["name"] != "suppressed" for v in t["y"])
+
+
+def test_the_trend_section_compares_the_period_with_its_base(app):
+    """Issue 13 item 2: February–March against December–January over both employers — the table reads the
+    employer-trend report's selection row ($36.00 → $15,010 PMPM, tests/test_metrics_employer.py works it), the
+    month chart shades the base period, and for an employer user the small fixture reads "suppressed"."""
+    admin = logged_in(app, "admin")
+    values = values_for("employer", None, **{"employer-from.value": "2026-02", "employer-to.value": "2026-03"})
+    box = call(admin, app, "employer-trend-box.children", values).get_json()
+    text = _text(box)
+    assert "2026-02..2026-03 against 2025-12..2026-01" in text
+    props = component_props(box)
+    rows = _table_rows(props["employer-trend-table"])
+    assert rows["PMPM paid"] == ["$36.00", "$15,010", "+$14,974 (+41594.4%)"]
+    assert rows["Office visits per 1,000"] == ["4,800", "0.0", "−4,800 (-100.0%)"]
+    line = props["employer-trend-line"]["figure"]
+    assert line["layout"]["xaxis"]["categoryarray"] == ["2025-12", "2026-01", "2026-02", "2026-03"]
+    shaded = [s for s in line["layout"]["shapes"] if s["fillcolor"] == "#0d6efd"]
+    assert [(s["x0"], s["x1"]) for s in shaded] == [(-0.5, 1.5)]  # December and January
+    assert any(a["text"] == "base 2025-12..2026-01" for a in line["layout"]["annotations"])
+    bars = props["employer-trend-bars"]["figure"]["data"]
+    assert [t["name"] for t in bars[:2]] == ["base 2025-12..2026-01", "period 2026-02..2026-03"]
+    user = logged_in(app, "employer")
+    box = call(user, app, "employer-trend-box.children", values_for("employer", E1)).get_json()
+    assert _table_rows(component_props(box)["employer-trend-table"])["PMPM paid"] == ["suppressed", "suppressed", ""]
+
+
+def _table_rows(table: dict) -> dict[str, list[str]]:
+    """An html table's body rows (as the JSON a callback returns) by their header cell: the other cells' texts."""
+    def cells(node) -> list[dict]:
+        if isinstance(node, dict) and node.get("type") in ("Th", "Td"):
+            return [node]
+        children = node.get("props", {}).get("children") if isinstance(node, dict) else node
+        children = children if isinstance(children, list) else [children] if children is not None else []
+        return [c for child in children for c in cells(child)]
+
+    body = next(c for c in table["children"] if c["type"] == "Tbody")
+    out = {}
+    for tr in body["props"]["children"]:
+        texts = [str(c["props"].get("children", "")) for c in cells(tr)]
+        out[texts[0]] = texts[1:]
+    return out
