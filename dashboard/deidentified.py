@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from dashboard.metrics import cost_drivers as cd
 from dashboard.metrics import employer as em
 from dashboard.metrics import employer_trend as et
 from dashboard.metrics.filters import Filters
@@ -80,6 +81,16 @@ OUTSIDE_RULE = SuppressionRule(counts={"members_with_claims": ("paid", "allowed"
 # The month's totals per employer: the parts every period total and summary row is summed from.
 MONTH_TOTALS_RULE = SuppressionRule(
     counts={"member_months": (), "subscriber_months": (), "members_with_claims": ("paid", "allowed")},
+)
+
+# Cost-driver cells: each dimension's values are parts of the month's paid (service categories 2: of their
+# service category's spend cell), protected within those groups like the service categories.
+COST_DRIVER_RULE = SuppressionRule(
+    counts={"members_with_claims": ("paid", "allowed", "claims")},
+    group_by=("employer_id", "month", "dimension", "within"),
+    complementary=("members_with_claims",),
+    public="is_spend_cell",
+    drop=("within", "is_spend_cell"),
 )
 
 # The month's spend by network: parts of the month's paid, like the service categories.
@@ -136,6 +147,31 @@ def _utilization(f: Filters, raw: RawFrames) -> pd.DataFrame:
                        index=util.index, dtype=bool)
     also = pd.DataFrame({"events": linked, "members_with_events": linked}, index=util.index)
     return suppress(util, UTILIZATION_RULE, also=also)
+
+
+def _blanked_spend_cells(f: Filters, raw: RawFrames) -> set[tuple]:
+    """The (employer, month, service category) spend cells an employer user sees blanked."""
+    spend = raw("spend", f)
+    blank = suppression_mask(spend, SPEND_RULE)["members_with_claims"]
+    return {key for key, hidden in zip(zip(spend["employer_id"], spend["month"], spend["service_category"],
+                                           strict=True), blank, strict=True) if hidden}
+
+
+def _cost_driver_cells(f: Filters, raw: RawFrames) -> pd.DataFrame:
+    """A cell that is, or adds up to, a spend cell (its ``parent``) goes with it: the service categories 2 of a
+    blanked service category are blanked (else they would add up to it), and each grouping's pharmacy row, which is
+    the pharmacy spend cell, is blanked with it. Complementary suppression runs within each group whose total is
+    public; a pharmacy row, public when its spend cell is, is never chosen to protect another."""
+    cells = raw("cost-driver-cells", f)
+    blanked = _blanked_spend_cells(f, raw)
+    linked = pd.Series([(e, m, p) in blanked for e, m, p in
+                        zip(cells["employer_id"], cells["month"], cells["parent"], strict=True)], index=cells.index,
+                       dtype=bool)
+    nested = cells["dimension"] == "service_category_2"
+    # the groups whose total is public: a service category's categories 2 (its spend cell), else a whole grouping
+    # (the month's paid), the pharmacy row included but never picked to protect another: it is a spend cell
+    cells = cells.assign(within=cells["parent"].where(nested, ""), is_spend_cell=~nested & (cells["parent"] != ""))
+    return suppress(cells, COST_DRIVER_RULE, also=pd.DataFrame({"members_with_claims": linked}, index=cells.index))
 
 
 def _network(f: Filters, raw: RawFrames) -> pd.DataFrame:
@@ -262,3 +298,15 @@ def _trend(f: Filters, raw: RawFrames) -> pd.DataFrame:
 
 # nothing of its own to suppress: every figure is a sum of published cells, blank when a part is
 TREND = Protection(SuppressionRule(counts={}), _trend)
+
+
+_COST_DRIVER_CELLS = Protection(COST_DRIVER_RULE, _cost_driver_cells)
+_COST_DRIVER_FRAMES = {"employer-summary": SUMMARY, "claims-completion": COMPLETION,
+                       "cost-driver-cells": _COST_DRIVER_CELLS, "high-cost-claimants": HIGH_COST}
+
+
+def _cost_drivers(f: Filters, raw: RawFrames) -> pd.DataFrame:
+    return cd.cost_drivers(f, lambda name, g: _COST_DRIVER_FRAMES[name].build(g, raw), deidentified=True)
+
+
+COST_DRIVERS = Protection(SuppressionRule(counts={}), _cost_drivers)

@@ -51,6 +51,9 @@ class SuppressionRule:
     linked: Sequence[Link] = ()
     # columns dropped before anyone sees the frame (helpers used only to decide suppression)
     drop: Sequence[str] = ()
+    # a boolean column: rows whose counts another response publishes (a grouping's pharmacy row is the pharmacy
+    # spend cell), never chosen as a complementary cell, since blanking them would protect nothing
+    public: str | None = None
 
 
 def is_small(values: pd.Series) -> pd.Series:
@@ -87,7 +90,8 @@ def suppression_mask(frame: pd.DataFrame, rule: SuppressionRule, *, also: pd.Dat
         if present:  # unknown condition: assume the relation holds
             when = frame[link.when].astype(bool).to_numpy() if link.when is not None and link.when in at else None
             links.append((present, when))
-    complementary = [(at[c], _Complementary(frame, c, rule.group_by)) for c in rule.complementary if c in at]
+    public = frame[rule.public].astype(bool).to_numpy() if rule.public is not None and rule.public in at else None
+    complementary = [(at[c], _Complementary(frame, c, rule.group_by, public)) for c in rule.complementary if c in at]
     while True:
         before = blank.copy()
         for count, cols in dependents:
@@ -119,8 +123,10 @@ class _Complementary:
     smallest positive published count is blanked too (else the group's total, published elsewhere, gives
     the blanked one away)."""
 
-    def __init__(self, frame: pd.DataFrame, column: str, group_by: Sequence[str]) -> None:
+    def __init__(self, frame: pd.DataFrame, column: str, group_by: Sequence[str],
+                 public: np.ndarray | None = None) -> None:
         self.frame = frame
+        self.public = public if public is not None else np.zeros(len(frame), dtype=bool)
         self.values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype="float64")
         self.group = (frame.groupby(list(group_by), dropna=False, sort=False).ngroup().to_numpy()
                       if group_by else np.zeros(len(frame), dtype="int64"))
@@ -130,7 +136,7 @@ class _Complementary:
     def also_blank(self, small: np.ndarray) -> np.ndarray:
         out = np.zeros(len(small), dtype=bool)
         lone = np.bincount(self.group, weights=small, minlength=self.groups)[self.group] == 1
-        candidates = np.flatnonzero(lone & ~small & (self.values > 0))  # NaN is never > 0
+        candidates = np.flatnonzero(lone & ~small & ~self.public & (self.values > 0))  # NaN is never > 0
         if not len(candidates):
             return out
         group, value = self.group[candidates], self.values[candidates]

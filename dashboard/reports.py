@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from dashboard import access, entities, exports, paging
 from dashboard import deidentified as di
 from dashboard.errors import AccessDenied, NotFound
+from dashboard.metrics import cost_drivers as cd
 from dashboard.metrics import denial_risk as dr
 from dashboard.metrics import employer as em
 from dashboard.metrics import employer_trend as et
@@ -190,12 +191,19 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            em.utilization, "Events per 1,000 members per year (events ÷ member months × 12,000).",
            privacy=di.UTILIZATION),
     Report("employer-trend", "Current period against its base", "employer", et.COLUMNS,
-           lambda conn, f: et.employer_trend(f, lambda name, g: _ADMIN_TREND_FRAMES[name](conn, g),
+           lambda conn, f: et.employer_trend(f, lambda name, g: _ADMIN_FRAMES[name](conn, g),
                                              deidentified=False),
            "PMPM (total, medical, pharmacy, each service category), PEPM, utilization per 1,000, average length "
            "of stay and members in the period against the base period of equal length just before it: the change "
            "in the measure's unit and in %, and the paid dollars behind each PMPM; over the months with claims "
            "data, Σ ÷ Σ.", money=("paid", "base_paid"), rates=("change_pct",), privacy=di.TREND),
+    Report("cost-drivers", "Cost drivers", "employer", cd.COLUMNS,
+           lambda conn, f: cd.cost_drivers(f, lambda name, g: _ADMIN_FRAMES[name](conn, g), deidentified=False),
+           "Paid, PMPM and share of the period's paid by service category 2, condition group (CCSR body system of "
+           "the primary diagnosis), place of service and billing organisation, against the base period of equal "
+           "length before it; and the share of each calendar year's paid that went to members over $50k.",
+           money=("paid", "pmpm_paid", "base_paid", "base_pmpm_paid", "pmpm_change"),
+           rates=("share_of_paid", "pmpm_change_pct"), privacy=di.COST_DRIVERS),
     Report("high-cost-claimants", "High-cost claimants", "employer",
            ("employer_id", "period", "band", "claimants", "paid", "pct_of_paid"), em.high_cost_claimants,
            "Members by total paid over the calendar (plan) year of the selection's last month, in "
@@ -204,10 +212,11 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
 )}
 
 
-# the frames an admin's trend is summed from (an employer user's: dashboard.deidentified.TREND)
-_ADMIN_TREND_FRAMES: dict[str, Callable[[Connection, Filters], pd.DataFrame]] = {
+# the frames an admin's trend and cost drivers are summed from (an employer user's: dashboard.deidentified)
+_ADMIN_FRAMES: dict[str, Callable[[Connection, Filters], pd.DataFrame]] = {
     "employer-summary": em.employer_summary, "spend": em.spend, "utilization": em.utilization,
-    "claims-completion": em.claims_completion,
+    "claims-completion": em.claims_completion, "cost-driver-cells": em.cost_driver_cells,
+    "high-cost-claimants": em.high_cost_claimants,
 }
 
 
@@ -415,6 +424,7 @@ def shape(report: Report, frame: pd.DataFrame) -> pd.DataFrame:
 RAW_FRAMES: dict[str, Callable[[Connection, Filters], pd.DataFrame]] = {
     **{name: report.build for name, report in CATALOG.items()},
     "month-totals": em.month_totals,
+    "cost-driver-cells": em.cost_driver_cells,
 }
 
 

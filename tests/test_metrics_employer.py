@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from dashboard import access, reports
+from dashboard.metrics import definitions as d
 from dashboard.metrics import employer as em
 from dashboard.metrics.filters import Filters
 from tests.conftest import module_warehouse
@@ -233,3 +234,66 @@ def test_trend_for_an_employer_user_shows_only_sums_of_published_cells(engine):
     shown = pd.concat([out["paid"], out["base_paid"]]).dropna()
     assert len(shown)
     assert (shown == 0).all()
+
+
+def test_cost_drivers_hand_worked(engine):
+    """February–March against December–January, both employers. GRP1's stay (M2, bill type 111, billed by TIN
+    666666666) is acute inpatient at a facility: 60,000 over 4 member months = 15,000 PMPM, 99.93% of the
+    period's 60,040; its Rx (40) is the one pharmacy row of every grouping; the January office visit (M1, 99213 at
+    POS 11) is the base's. No fixture claim has a diagnosis: "No valid diagnosis". Members over $50k: A's 60,100
+    in 2026 of GRP1's 60,140 and, over both, of 60,220."""
+    admin = access.scope_for(role="admin")
+    out = reports.run_report("cost-drivers", scope=admin, engine=engine, start="2026-02", end="2026-03",
+                             employer=[E1, E2]).frame
+    stay = pick(out, employer_id=E1, dimension="service_category_2", value="acute inpatient")
+    assert (stay["parent"], stay["paid"], stay["member_months"], stay["pmpm_paid"]) == ("inpatient", 60000, 4, 15000)
+    assert stay["share_of_paid"] == pytest.approx(0.9993, abs=1e-4)
+    office = pick(out, employer_id=E1, dimension="service_category_2", value="office visit")
+    assert (office["paid"], office["base_paid"], office["base_pmpm_paid"]) == (0, 100, 25)
+    assert office["pmpm_change_pct"] == -1
+    for dimension in ("condition_group", "place_of_service", "provider_id"):
+        assert pick(out, employer_id=E1, dimension=dimension, value="RX")["paid"] == 40
+    assert pick(out, employer_id=E1, dimension="place_of_service", value="UB")["label"].startswith("Facility claim")
+    assert pick(out, employer_id=E1, dimension="place_of_service", value="11")["label"] == "Office"
+    assert pick(out, employer_id=E1, dimension="provider_id", value="666666666")["paid"] == 60000
+    assert pick(out, employer_id=E1, dimension="condition_group", value="UNK")["paid"] == 60000
+    # each grouping adds up to the period's paid
+    for dimension, rows in out[(out["employer_id"] == E1) & (out["dimension"] != "high_cost_claimants")].groupby(
+            "dimension"):
+        assert rows["paid"].sum() == 60040, dimension
+    assert pd.isna(pick(out, employer_id=E2, dimension="provider_id", value="555555555")["paid"])  # no claims data
+    assert pick(out, employer_id="all", dimension="provider_id", value="555555555")["base_pmpm_paid"] == 36
+    hcc = pick(out, employer_id=E1, dimension="high_cost_claimants", value="2026")
+    assert (hcc["paid"], hcc["share_of_paid"]) == (60100, pytest.approx(60100 / 60140, abs=1e-4))
+    assert pick(out, employer_id="all", dimension="high_cost_claimants", value="2026")["share_of_paid"] == \
+        pytest.approx(60100 / 60220, abs=1e-4)
+
+
+def test_groupers_on_the_warehouse(engine):
+    """Condition groups by ICD-10-CM chapter (dots and case ignored, dental apart from digestive, COVID-19 with the
+    infections) and service category 2 inside category 1, computed by the database."""
+    import sqlalchemy as sa
+
+    from dashboard.metrics import groupers as g
+
+    codes = {"I10": "CIR", "e11.9": "END", "K02.9": "DEN", "K21.9": "DIG", "O80": "PRG", "U07.1": "INF",
+             "D50.9": "BLD", "D3A.010": "NEO", "Z00.00": "FAC", "S72.001A": "INJ", "H66.90": "EAR", None: "UNK",
+             "9999": "UNK"}
+    with engine.connect() as conn:
+        for code, group in codes.items():
+            assert conn.execute(sa.select(g.condition_group(sa.literal(code, sa.String)))).scalar() == group, code
+        lines = {("institutional", "111", None, None, "0120"): "acute inpatient",
+                 ("institutional", "131", None, "99284", "0450"): "emergency department",
+                 ("institutional", "721", None, None, "0821"): "dialysis",
+                 ("professional", None, "11", "99213", None): "office visit",
+                 ("professional", None, "11", "20610", None): "office procedures and tests",
+                 ("professional", None, "10", "99213", None): "telehealth",
+                 ("professional", None, "81", "80053", None): "lab",
+                 ("professional", None, "12", "E0601", None): "durable medical equipment",
+                 ("professional", None, "24", "29881", None): "ambulatory surgery"}
+        for (claim_type, bill, pos, hcpcs, revenue), expected in lines.items():
+            args = [sa.literal(v, sa.String) for v in (claim_type, bill, pos, hcpcs, revenue)]
+            rank = g.service_category_2_rank(*args)
+            assert conn.execute(sa.select(g.service_category_2_of_rank(rank))).scalar() == expected
+            category_1 = conn.execute(sa.select(d.medical_service_category(*args[:3], args[3]))).scalar()
+            assert (category_1, expected) in g.SERVICE_CATEGORY_2  # always inside its category 1

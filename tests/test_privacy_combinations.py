@@ -98,7 +98,7 @@ def _truth(engine) -> dict[str, pd.DataFrame]:
     f = Filters(start=MONTHS[0], end=MONTHS[-1], employer_ids=PRIVACY_EMPLOYERS)
     with engine.connect() as conn:
         return {"enrollment": em.enrollment(conn, f), "spend": em.spend(conn, f),
-                "utilization": em.utilization(conn, f)}
+                "utilization": em.utilization(conn, f), "cost-driver-cells": em.cost_driver_cells(conn, f)}
 
 
 def _month(value) -> dt.date:
@@ -138,6 +138,23 @@ def test_no_combination_of_responses_reveals_a_blanked_cell(engine):
             if category in cats:
                 for u_col, s_col in (("events", "claims"), ("members_with_events", "members_with_claims")):
                     same(audit.atom("U", e, m, measure, u_col), audit.atom("S", e, m, category, s_col))
+
+    # cost-driver cells: each grouping's values add up to the month's paid, and those inside a spend cell (their
+    # parent: a service category 2's category, the pharmacy row's pharmacy) to that cell
+    drivers = defaultdict(list)  # (employer, month, dimension, parent) -> [values]
+    for row in truth["cost-driver-cells"].itertuples():
+        drivers[(row.employer_id, row.month, row.dimension, row.parent)].append(row.value)
+    for e, m, dim in sorted({(e, m, dim) for e, m, dim, _ in drivers}):
+        for col in ("paid", "claims"):
+            parts = [(v, p) for p in ("", *categories[(e, m)]) for v in drivers.get((e, m, dim, p), [])]
+            grouping = audit.add(*[audit.atom("D", e, m, dim, v, col) for v, _ in parts])
+            month = audit.add(*[audit.atom("S", e, m, c, col) for c in categories[(e, m)]])
+            audit.published.append(audit.add(grouping, month, scale=-1.0))  # Σ values = the month's
+            for p in categories[(e, m)]:  # Σ values of a spend cell = the cell
+                inside = drivers.get((e, m, dim, p), [])
+                if inside:
+                    audit.published.append(audit.add(audit.add(*[audit.atom("D", e, m, dim, v, col) for v in inside]),
+                                                     audit.atom("S", e, m, p, col), scale=-1.0))
 
     cache = ReportCache(512)
     calls = 0
@@ -197,6 +214,28 @@ def test_no_combination_of_responses_reveals_a_blanked_cell(engine):
                         audit.see_ratio(*[audit.add(*[audit.atom("U", e, m, measure, "events") for e in who
                                                       for m in span])
                                           for measure in ("inpatient_days", "inpatient_admissions")], value)
+            for row in run("cost-drivers", subset, period).itertuples():
+                who = list(subset) if row.employer_id == "all" else [row.employer_id]
+                label = f"drivers {tag} {row.employer_id} {row.dimension} {row.value}"
+                if row.dimension == "high_cost_claimants":
+                    year = int(row.value)
+                    if year == 2026:
+                        spent = audit.add(*[audit.atom("H", e, year, b, "paid") for e in who for b in BANDS])
+                        audit.see(label + " paid", spent, row.paid)
+                        audit.see_ratio(spent, audit.add(*[paid(e, m) for e in who for m in MONTHS]), row.share_of_paid)
+                    continue
+                for side, span, dollars in (("current", months, row.paid), ("base", base, row.base_paid)):
+                    cells = audit.add(*[audit.atom("D", e, m, row.dimension, row.value, "paid") for e in who
+                                        for m in span if row.value in drivers[(e, m, row.dimension, row.parent)]])
+                    audit.see(f"{label} {side} paid", cells or None, dollars)
+                    mm = audit.add(*[members(e, m) for e in who for m in span])
+                    audit.see_ratio(cells, mm, row.pmpm_paid if side == "current" else row.base_pmpm_paid)
+                cells = audit.add(*[audit.atom("D", e, m, row.dimension, row.value, "claims") for e in who
+                                    for m in months if row.value in drivers[(e, m, row.dimension, row.parent)]])
+                audit.see(f"{label} claims", cells or None, row.claims)
+                spent = audit.add(*[audit.atom("D", e, m, row.dimension, row.value, "paid") for e in who
+                                    for m in months if row.value in drivers[(e, m, row.dimension, row.parent)]])
+                audit.see_ratio(spent, audit.add(*[paid(e, m) for e in who for m in months]), row.share_of_paid)
             if len(subset) > 1 and subset != PRIVACY_EMPLOYERS:
                 continue  # the per-employer reports below give the same rows for any subset (checked)
             for row in run("enrollment", subset, period).itertuples():

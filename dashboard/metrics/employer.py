@@ -364,3 +364,17 @@ def network(conn: Connection, f: Filters) -> pd.DataFrame:
     order = {n: i for i, n in enumerate(NETWORKS)}
     out["_order"] = out["network"].map(order)
     return out.sort_values([*KEY, "_order"]).drop(columns="_order").reset_index(drop=True)
+
+
+def cost_driver_cells(conn: Connection, f: Filters) -> pd.DataFrame:
+    """The cost-driver cells per employer, month, dimension and value (mart_cost_driver_month): paid, allowed,
+    claims and members with claims, claims in enrolled months. The canonical grid the cost-drivers report sums
+    (dashboard.metrics.cost_drivers) and employer users see suppressed (dashboard.deidentified)."""
+    cd = sem.source(sem.mart_cost_driver_month)
+    q = (sa.select(cd.c.employer_id, cd.c.month, cd.c.dimension, cd.c.value, cd.c.parent, cd.c.label, cd.c.paid,
+                   cd.c.allowed, cd.c.claims, cd.c.members_with_claims)
+         .where(m.within(cd.c.employer_id, f.employer_ids), _in_months(cd.c.month, f))
+         .order_by(cd.c.employer_id, cd.c.month, cd.c.dimension, cd.c.parent, cd.c.value))
+    out = fetch(conn, q, [*KEY, "dimension", "value", "parent", "label", "paid", "allowed", "claims",
+                          "members_with_claims"])
+    return _ints(out, ("claims", "members_with_claims")).reset_index(drop=True)

@@ -49,7 +49,7 @@ def _label(f: Filters) -> str:
     return f"{f.start:%Y-%m}..{f.end:%Y-%m}"
 
 
-def _known(value: object) -> bool:
+def known(value: object) -> bool:
     return value is not None and value is not NO_DATA and not (isinstance(value, float) and value != value)
 
 
@@ -63,8 +63,8 @@ class _Sums:
         return self.values.get(name, NO_DATA)
 
 
-def _sum(values: Iterable[object]) -> object:
-    """published_sum over a period's cells with claims data: None when one is blanked."""
+def total(values: Iterable[object]) -> object:
+    """published_sum over a period's cells with claims data: None when one is blanked (NaN counts as blanked)."""
     values = [None if isinstance(v, float) and v != v else v for v in values]
     return published_sum(values)
 
@@ -89,13 +89,13 @@ def _employer_sums(f: Filters, frames: ViewerFrames) -> dict[str, _Sums]:
             values["inpatient_admissions"] = row.inpatient_admissions
             cells = spend[(spend["employer_id"] == employer) & spend["month"].isin(months)]
             for category in d.SERVICE_CATEGORIES:
-                values[f"paid:{category}"] = _sum(cells.loc[cells["service_category"] == category, "paid"])
+                values[f"paid:{category}"] = total(cells.loc[cells["service_category"] == category, "paid"])
             values["paid:total"] = row.paid
-            values["paid:medical"] = _medical(_sum(cells.loc[cells["service_category"] != "pharmacy", "paid"]),
+            values["paid:medical"] = _medical(total(cells.loc[cells["service_category"] != "pharmacy", "paid"]),
                                               row.paid, values["paid:pharmacy"])
             events = util[(util["employer_id"] == employer) & util["month"].isin(months)]
             for measure in UTILIZATION:
-                values[f"events:{measure}"] = _sum(events.loc[events["measure"] == measure, "events"])
+                values[f"events:{measure}"] = total(events.loc[events["measure"] == measure, "events"])
         else:  # enrolled without claims data: money and events unknown, never 0
             values["claims_member_months"] = NO_DATA
         out[employer] = _Sums(values)
@@ -105,7 +105,7 @@ def _employer_sums(f: Filters, frames: ViewerFrames) -> dict[str, _Sums]:
 def _medical(categories: object, total: object, pharmacy: object) -> object:
     """Medical paid: the sum of the medical categories, or, when one is blanked, total − pharmacy if both are
     published (then it is known already, so showing it reveals nothing; blanking it would only pretend to)."""
-    if categories is not None or not (_known(total) and _known(pharmacy)):
+    if categories is not None or not (known(total) and known(pharmacy)):
         return categories
     return float(total) - float(pharmacy)
 
@@ -115,13 +115,13 @@ def _selection(sums: dict[str, _Sums]) -> _Sums:
     without any is in neither side of a rate, as the page's cards count); blanked when a part is."""
     with_data = [s for s in sums.values() if s.get("claims_member_months") is not NO_DATA]
     names = {name for s in sums.values() for name in s.values}
-    values: dict[str, object] = {"member_months": _sum(s.get("member_months") for s in sums.values())}
+    values: dict[str, object] = {"member_months": total(s.get("member_months") for s in sums.values())}
     for name in names - {"member_months"}:
-        values[name] = _sum(s.get(name) for s in with_data) if with_data else NO_DATA
+        values[name] = total(s.get(name) for s in with_data) if with_data else NO_DATA
     return _Sums(values)
 
 
-def _ratio(numerator: object, denominator: object, scale: float = 1.0) -> object:
+def ratio(numerator: object, denominator: object, scale: float = 1.0) -> object:
     if numerator is None or denominator is None:  # a blanked part: the reason nothing shows
         return None
     if numerator is NO_DATA or denominator is NO_DATA:
@@ -131,16 +131,16 @@ def _ratio(numerator: object, denominator: object, scale: float = 1.0) -> object
 
 # (measure, category) -> its value from a period's sums (months: the period's length)
 MEASURES: dict[tuple[str, str], Callable[[_Sums, int], object]] = {
-    ("pmpm_paid", "total"): lambda s, n: _ratio(s.get("paid:total"), s.get("claims_member_months")),
-    ("pmpm_paid", "medical"): lambda s, n: _ratio(s.get("paid:medical"), s.get("claims_member_months")),
-    **{("pmpm_paid", c): (lambda s, n, c=c: _ratio(s.get(f"paid:{c}"), s.get("claims_member_months")))
+    ("pmpm_paid", "total"): lambda s, n: ratio(s.get("paid:total"), s.get("claims_member_months")),
+    ("pmpm_paid", "medical"): lambda s, n: ratio(s.get("paid:medical"), s.get("claims_member_months")),
+    **{("pmpm_paid", c): (lambda s, n, c=c: ratio(s.get(f"paid:{c}"), s.get("claims_member_months")))
        for c in d.SERVICE_CATEGORIES},
-    ("pepm_paid", "total"): lambda s, n: _ratio(s.get("paid:total"), s.get("claims_subscriber_months")),
-    **{("per_1000", m): (lambda s, n, m=m: _ratio(s.get(f"events:{m}"), s.get("claims_member_months"), 12_000))
+    ("pepm_paid", "total"): lambda s, n: ratio(s.get("paid:total"), s.get("claims_subscriber_months")),
+    **{("per_1000", m): (lambda s, n, m=m: ratio(s.get(f"events:{m}"), s.get("claims_member_months"), 12_000))
        for m in UTILIZATION},
-    ("average_length_of_stay", "inpatient"): lambda s, n: _ratio(s.get("inpatient_days"),
+    ("average_length_of_stay", "inpatient"): lambda s, n: ratio(s.get("inpatient_days"),
                                                                   s.get("inpatient_admissions")),
-    ("average_members", "total"): lambda s, n: _ratio(s.get("member_months"), n),
+    ("average_members", "total"): lambda s, n: ratio(s.get("member_months"), n),
     ("member_months", "total"): lambda s, n: s.get("member_months"),
 }
 # the dollars behind a PMPM row (its paid in each period)
@@ -167,7 +167,7 @@ def employer_trend(f: Filters, frames: ViewerFrames, *, deidentified: bool) -> p
             paid_name = PAID_OF.get((measure, category))
             paid = current_sums.get(paid_name) if paid_name else NO_DATA
             base_paid = base_sums.get(paid_name) if paid_name else NO_DATA
-            both = _known(current) and _known(prior)
+            both = known(current) and known(prior)
             row = {"employer_id": employer, "measure": measure, "category": category, "period": _label(f),
                    "base_period": _label(base), "current": current, "base": prior,
                    "change": float(current) - float(prior) if both else None,
@@ -178,5 +178,5 @@ def employer_trend(f: Filters, frames: ViewerFrames, *, deidentified: bool) -> p
             rows.append(row)
     out = pd.DataFrame(rows, columns=[*COLUMNS, *(["suppressed"] if deidentified else [])])
     for col in ("current", "base", "paid", "base_paid", "change"):  # cents, and hundredths of a visit
-        out[col] = [round(float(v), 2) if _known(v) else None for v in out[col]]
+        out[col] = [round(float(v), 2) if known(v) else None for v in out[col]]
     return out

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, Select
 
 from dashboard.metrics import definitions as d
+from dashboard.metrics import groupers as g
 from dashboard.warehouse import schema as s
 
 
@@ -329,6 +330,14 @@ def int_member_claim(employer_ids: Sequence[str] | None) -> Select:
         sa.func.max(sa.case((stay_line, 1), else_=0)).label("is_stay"),
         sa.func.max(mc.c.paid_date).label("paid_date"),
         network_of(mc.c.in_network_flag).label("network"),
+        # cost drivers (dashboard.metrics.groupers): category 2 as category 1 (the lines' first), the primary
+        # diagnosis, the place of service of a professional claim, and the billing organisation (its TIN)
+        sa.func.min(g.service_category_2_rank(mc.c.claim_type, mc.c.bill_type_code, mc.c.place_of_service_code,
+                                              mc.c.hcpcs_code, mc.c.revenue_center_code)).label("category_2_rank"),
+        sa.func.min(mc.c.diagnosis_code_1).label("diagnosis"),
+        sa.func.min(sa.case((mc.c.claim_type == "institutional", g.FACILITY_PLACE[0]),
+                            else_=mc.c.place_of_service_code)).label("place_of_service"),
+        sa.func.min(mc.c.billing_tin).label("provider_id"),
     ).where(theirs(mc.c.person_id)).group_by(mc.c.claim_id, mc.c.person_id).subquery("medical")
     stays = sa.select(medical.c.person_id, medical.c.claim_date, medical.c.end_date).where(medical.c.is_stay == 1) \
         .subquery("stays")
@@ -367,6 +376,10 @@ def int_member_claim(employer_ids: Sequence[str] | None) -> Select:
         flagged.c.inpatient_days.label("is_inpatient_day"),
         first_of_day(flagged.c.office).label("is_office_visit"),
         sa.literal(0).label("is_prescription"),
+        g.service_category_2_of_rank(flagged.c.category_2_rank).label("service_category_2"),
+        g.condition_group(flagged.c.diagnosis).label("condition_group"),
+        sa.func.coalesce(flagged.c.place_of_service, g.UNKNOWN_PLACE).label("place_of_service"),
+        sa.func.coalesce(flagged.c.provider_id, g.UNKNOWN_PLACE).label("provider_id"),
     )
     pharmacy = sa.select(
         sa.literal("pharmacy").label("source"), rx.c.claim_id, rx.c.person_id,
@@ -378,6 +391,10 @@ def int_member_claim(employer_ids: Sequence[str] | None) -> Select:
         sa.literal(0).label("is_er_visit"), sa.literal(0).label("is_inpatient_admission"),
         sa.literal(0).label("is_inpatient_day"),
         sa.literal(0).label("is_office_visit"), sa.literal(1).label("is_prescription"),
+        # one row for all pharmacies: it equals the pharmacy spend cell in every grouping (dashboard.deidentified)
+        sa.literal(g.PHARMACY_2[1]).label("service_category_2"), sa.literal(g.PHARMACY_CONDITION[0]).label(
+            "condition_group"), sa.literal(g.PHARMACY_PLACE[0]).label("place_of_service"),
+        sa.literal(g.PHARMACY_PROVIDER[0]).label("provider_id"),
     ).where(theirs(rx.c.person_id)).group_by(rx.c.claim_id, rx.c.person_id)
     claims = sa.union_all(medical_claims, pharmacy).subquery("claims")
     claim_month = month_of(claims.c.claim_date)
@@ -408,7 +425,8 @@ def int_member_claim(employer_ids: Sequence[str] | None) -> Select:
             claims.c.claim_date, claim_month.label("claim_month"), claims.c.paid_amount, claims.c.allowed_amount,
             claims.c.paid_date,
             claims.c.network, claims.c.is_er_visit, claims.c.is_inpatient_admission, claims.c.is_inpatient_day,
-            claims.c.is_office_visit, claims.c.is_prescription, employer_id.label("employer_id"),
+            claims.c.is_office_visit, claims.c.is_prescription, claims.c.service_category_2,
+            claims.c.condition_group, claims.c.place_of_service, claims.c.provider_id, employer_id.label("employer_id"),
             sa.case((span.c.group_id.is_(None), 0), else_=1).label("in_enrollment"),
         )
         .select_from(claims)

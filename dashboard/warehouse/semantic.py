@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import FromClause, Select
 
 from dashboard.metrics import definitions as d
+from dashboard.metrics import groupers as g
 from dashboard.warehouse import marts as m
 from dashboard.warehouse import schema as s
 from dashboard.warehouse.engine import analyze_stale
@@ -247,9 +248,26 @@ mart_member_claim = Table(
     Column("service_category", String, nullable=False), _money("paid"), _money("allowed"),
     Column("paid_date", Date), Column("network", String, nullable=False),
     *[_count(flag) for flag in UTILIZATION_FLAGS.values()],
+    # cost-driver groupings (dashboard.metrics.groupers)
+    Column("service_category_2", String, nullable=False), Column("condition_group", String, nullable=False),
+    Column("place_of_service", String, nullable=False), Column("provider_id", String, nullable=False),
 )
 sa.Index("ix_mart_member_claim", mart_member_claim.c.employer_id, mart_member_claim.c.month
          ).ddl_if(dialect="postgresql")
+
+# the dimensions of mart_cost_driver_month: each partitions the month's paid of claims in enrolled months
+COST_DRIVER_DIMENSIONS = ("service_category_2", "condition_group", "place_of_service", "provider_id")
+
+mart_cost_driver_month = Table(
+    "mart_cost_driver_month", metadata,
+    Column("employer_id", String, nullable=False), Column("month", Date, nullable=False),
+    Column("dimension", String, nullable=False), Column("value", String, nullable=False),
+    # the spend cell (service category) the value is part of: a service category 2's, and each grouping's pharmacy
+    # row ('pharmacy'); '' for the rest of a grouping. Suppression's complementary groups (dashboard.deidentified)
+    Column("parent", String, nullable=False), Column("label", String),  # provider: the organisation's name
+    _money("paid"), _money("allowed"), _count("claims"), _count("members_with_claims"),
+)
+sa.Index("ix_mart_cost_driver_month", mart_cost_driver_month.c.employer_id, mart_cost_driver_month.c.month)
 
 mart_member_month = Table(
     "mart_member_month", metadata,
@@ -300,7 +318,7 @@ mart_utilization_month = Table(
 
 # The horizon the marts were last built to (months a later load adds are added for every tenant), and the
 # version of their definitions: marts built by another version are refused until `dashboard marts refresh`.
-MARTS_VERSION = 14  # 14: payment_channel_fee, created by the rebuild
+MARTS_VERSION = 15  # 15: mart_member_claim's cost-driver groupings, mart_cost_driver_month
 mart_state = Table("mart_state", metadata, Column("horizon", Date), Column("version", Integer))
 
 
@@ -921,7 +939,37 @@ def _member_claim(ids: Ids, *, window: Window) -> Select:
                      mc.c.claim_month.label("month"),
                      mc.c.in_enrollment, mc.c.service_category, mc.c.paid_amount.label("paid"),
                      mc.c.allowed_amount.label("allowed"), mc.c.paid_date, mc.c.network,
-                     *[mc.c[f"is_{flag}"].label(flag) for flag in UTILIZATION_FLAGS.values()])
+                     *[mc.c[f"is_{flag}"].label(flag) for flag in UTILIZATION_FLAGS.values()],
+                     mc.c.service_category_2, mc.c.condition_group, mc.c.place_of_service, mc.c.provider_id)
+
+
+def _cost_driver_month(ids: Ids, *, window: Window) -> Select:
+    """Grain: employer × claim month × dimension × value (see COST_DRIVER_DIMENSIONS), claims in enrolled months;
+    paid, allowed, claims and the people with them. Each dimension's values partition the month's paid; the
+    service categories 2 of one service category partition its spend cell. Providers are billing organisations
+    (TINs) named from the practice table where it knows them; all pharmacies are one row."""
+    mc = source(mart_member_claim)
+    parts = []
+    for dimension in COST_DRIVER_DIMENSIONS:
+        value = mc.c[dimension]
+        nested = dimension == "service_category_2"
+        # the pharmacy row is the pharmacy spend cell: its own group, never another's complement
+        parent = mc.c.service_category if nested else sa.case((value == g.PHARMACY_PROVIDER[0], "pharmacy"),
+                                                                else_="")
+        parts.append(sa.select(mc.c.employer_id, mc.c.month, sa.literal(dimension).label("dimension"),
+                               value.label("value"), parent.label("parent"),
+                               sa.func.sum(mc.c.paid).label("paid"), sa.func.sum(mc.c.allowed).label("allowed"),
+                               sa.func.count().label("claims"),
+                               sa.func.count(sa.distinct(mc.c.person_id)).label("members_with_claims"))
+                     .where(mc.c.in_enrollment == 1, m.within(mc.c.employer_id, ids))
+                     .group_by(mc.c.employer_id, mc.c.month, value, *([parent] if nested else [])))
+    cells = sa.union_all(*parts).subquery("cells")
+    practice = s.practice
+    return (sa.select(cells.c.employer_id, cells.c.month, cells.c.dimension, cells.c.value, cells.c.parent,
+                      practice.c.practice_name.label("label"),
+                      cells.c.paid, cells.c.allowed, cells.c.claims, cells.c.members_with_claims)
+            .select_from(cells).outerjoin(practice, sa.and_(cells.c.dimension == "provider_id",
+                                                            practice.c.practice_id == cells.c.value)))
 
 
 def _member_month(ids: Ids, *, window: Window) -> Select:
@@ -1043,6 +1091,7 @@ MARTS: dict[str, Mart] = {mart.table.name: mart for mart in (
     Mart(mart_claim_lag, "employer", _claim_lag),
     Mart(mart_network_month, "employer", _network_month),
     Mart(mart_spend_month, "employer", _spend_month),
+    Mart(mart_cost_driver_month, "employer", _cost_driver_month),
     Mart(mart_ar_interval, "practice", _ar_interval),
     Mart(mart_claim, "practice", _claim),  # after mart_ar_interval, whose open intervals it reads
     Mart(mart_ar_month, "practice", _ar_month, extend=_ar_month),
