@@ -21,8 +21,8 @@ from dashboard.ui.context import page_context, report_cache, url_filters, wareho
 from dashboard.ui.registry import callback, page
 
 FILTERS = (Input("employer-from", "value"), Input("employer-to", "value"), Input("employer-entity", "value"))
-GRIDS = {name: f"grid-{name}" for name in ("employer-summary", "employer-trend", "claims-completion", "enrollment",
-                                           "spend",
+GRIDS = {name: f"grid-{name}" for name in ("employer-summary", "employer-trend", "cost-drivers", "claims-completion",
+                                           "enrollment", "spend",
                                            "network", "utilization", "high-cost-claimants",
                                            "spend-outside-enrollment")}
 
@@ -48,6 +48,14 @@ def layout(scope, **query):
                         delay_show=300),
             dcc.Loading(html.Div(id="employer-trend-box", style={"minHeight": "320px"}, className="mb-3"),
                         type="default", delay_show=300),
+            html.Div([
+                html.H5("What drives cost", className="mt-2 mb-1"),
+                dbc.RadioItems(id="employer-driver-dimension", inline=True, value="condition_group",
+                               options=[{"label": label, "value": value} for value, label in DRIVER_DIMENSIONS.items()],
+                               className="mb-2 small"),
+                dcc.Loading(html.Div(id="employer-drivers-box", style={"minHeight": "320px"}), type="default",
+                            delay_show=300),
+            ], className="mb-3"),
             dcc.Loading(html.Div(id="employer-pmpm-box", style={"minHeight": "320px"}, className="mb-3"),
                         type="default", delay_show=300),
             dcc.Loading(html.Div(id="employer-utilization-box", style={"minHeight": "320px"}, className="mb-3"),
@@ -300,6 +308,60 @@ def trend_section(scope, start, end, employer):
             dbc.Col(ui.graph(line, "employer-trend-line"), lg=12),
         ], className="g-3"),
     ])
+
+
+DRIVER_DIMENSIONS = {"condition_group": "Condition group", "service_category_2": "Service category",
+                     "place_of_service": "Place of service", "provider_id": "Provider organisation"}
+TOP_DRIVERS = 12
+
+
+@callback(Output("employer-drivers-box", "children"), *FILTERS, Input("employer-driver-dimension", "value"),
+          audience="employer")
+def drivers_section(scope, start, end, employer, dimension):
+    """Cost drivers (issue 13 item 3): the largest values of one grouping by PMPM in the period against its base,
+    and members over $50k's share of each year's paid."""
+    if dimension not in DRIVER_DIMENSIONS:
+        dimension = "condition_group"
+    result = _run("cost-drivers", scope, start, end, employer)
+    frame = result.frame
+    rows = _selection_rows(frame)
+    rows = rows[rows["dimension"] == dimension]
+    if rows.empty:
+        return ui.graph(ui.empty_figure("No claims in this period"), "employer-drivers")
+    top = rows.head(TOP_DRIVERS).iloc[::-1]  # largest paid first (the report's order), drawn top down
+    period, base = top["period"].iloc[0], et.base_period(result.filters)
+    bars = go.Figure()
+    for column, name in (("base_pmpm_paid", f"base {base.start:%Y-%m}..{base.end:%Y-%m}"),
+                         ("pmpm_paid", f"period {period}")):
+        bars.add_bar(y=top["label"].tolist(), x=[None if pd.isna(v) else float(v) for v in top[column]], name=name,
+                     orientation="h", text=None if column == "base_pmpm_paid" else
+                     ["" if pd.isna(p) else f"{p:+.0%}" for p in top["pmpm_change_pct"]], textposition="outside",
+                     customdata=top["value"].tolist())
+    blank = top[top["pmpm_paid"].isna() & top.get("suppressed", pd.Series(False, index=top.index)).astype(bool)]
+    if len(blank):
+        bars.add_scatter(y=blank["label"].tolist(), x=[0] * len(blank), mode="markers", name="suppressed",
+                         marker={"symbol": "x", "size": 10, "color": "#6c757d"}, hoverinfo="text",
+                         hovertext=["suppressed (fewer than 11 people, or it would reveal such a cell)"] * len(blank))
+    bars.update_layout(barmode="group")
+    ui.style_figure(bars, f"PMPM paid by {DRIVER_DIMENSIONS[dimension].lower()}: the {min(len(rows), TOP_DRIVERS)} "
+                    f"largest of {len(rows)} by paid", horizontal=True)
+    bars.update_layout(height=max(320, 60 + 34 * len(top)), margin={"l": 10})
+    bars.update_yaxes(automargin=True)
+    hcc = _selection_rows(frame)
+    hcc = hcc[hcc["dimension"] == "high_cost_claimants"]
+    share = go.Figure()
+    partial = ["months of claims data" in label for label in hcc["label"]]
+    share.add_bar(x=[f"{year}*" if part else year for year, part in zip(hcc["value"], partial, strict=True)],
+                  y=[None if pd.isna(v) else float(v) for v in hcc["share_of_paid"]], name="share of paid",
+                  text=["" if pd.isna(v) else f"{v:.0%}" for v in hcc["share_of_paid"]], textposition="outside",
+                  hovertext=hcc["label"].tolist(), hoverinfo="text+y")
+    if any(partial):
+        share.add_annotation(text="* part of the year has claims data", showarrow=False, xref="paper", yref="paper",
+                             x=0, y=-0.25, xanchor="left", font={"size": 10})
+    ui.style_figure(share, "Members over $50k: share of the year's paid")
+    share.update_yaxes(tickprefix="", tickformat=".0%")
+    return dbc.Row([dbc.Col(ui.graph(bars, "employer-drivers"), lg=8),
+                    dbc.Col(ui.graph(share, "employer-high-cost-share"), lg=4)], className="g-3")
 
 
 UTILIZATION_MEASURES = {"er_visits": "ER visits", "inpatient_admissions": "admissions",

@@ -265,6 +265,7 @@ def test_cost_drivers_hand_worked(engine):
     assert pick(out, employer_id="all", dimension="provider_id", value="555555555")["base_pmpm_paid"] == 36
     hcc = pick(out, employer_id=E1, dimension="high_cost_claimants", value="2026")
     assert (hcc["paid"], hcc["share_of_paid"]) == (60100, pytest.approx(60100 / 60140, abs=1e-4))
+    assert hcc["label"] == "Members over $50k in 2026 (3 months of claims data)"  # January to March
     assert pick(out, employer_id="all", dimension="high_cost_claimants", value="2026")["share_of_paid"] == \
         pytest.approx(60100 / 60220, abs=1e-4)
 

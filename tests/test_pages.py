@@ -744,3 +744,31 @@ def _table_rows(table: dict) -> dict[str, list[str]]:
         texts = [str(c["props"].get("children", "")) for c in cells(tr)]
         out[texts[0]] = texts[1:]
     return out
+
+
+def test_the_cost_driver_section_shows_a_grouping_against_its_base(app):
+    """Issue 13 item 3: the chosen grouping's largest values by paid, PMPM in the base and the period (from the
+    cost-drivers report, tests/test_metrics_employer.py works it), and members over $50k's share of each year's
+    paid, a partly covered year starred; for an employer user the small fixture is marked suppressed."""
+    admin = logged_in(app, "admin")
+    values = values_for("employer", None, **{"employer-from.value": "2026-02", "employer-to.value": "2026-03",
+                                             "employer-driver-dimension.value": "place_of_service"})
+    props = component_props(call(admin, app, "employer-drivers-box.children", values).get_json())
+    figure = props["employer-drivers"]["figure"]
+    period = next(t for t in figure["data"] if t["name"] == "period 2026-02..2026-03")
+    base = next(t for t in figure["data"] if t["name"] == "base 2025-12..2026-01")
+    points = dict(zip(period["y"], period["x"], strict=True))
+    assert points == {"Facility claim (UB-04, no place of service)": 15000, "Pharmacy": 10, "Office": 0}
+    assert dict(zip(base["y"], base["x"], strict=True))["Office"] == 36  # (100 + 80) ÷ (4 + 1)
+    assert "3 largest of 3 by paid" in figure["layout"]["title"]["text"]
+    share = props["employer-high-cost-share"]["figure"]["data"][0]
+    assert share["x"] == ["2025*", "2026*"]
+    assert share["y"][1] == pytest.approx(60100 / 60220, abs=1e-4)  # the report rounds rates to 4 places
+    user = logged_in(app, "employer")
+    props = component_props(call(user, app, "employer-drivers-box.children",
+                                 values_for("employer", E1, **{"employer-driver-dimension.value": "condition_group"})
+                                 ).get_json())
+    assert any(t.get("name") == "suppressed" for t in props["employer-drivers"]["figure"]["data"])
+    # a dimension that is not one of the page's is the default, not an error or another report's data
+    bad = values_for("employer", E1, **{"employer-driver-dimension.value": "person_id"})
+    assert "condition group" in _text(call(user, app, "employer-drivers-box.children", bad).get_json())

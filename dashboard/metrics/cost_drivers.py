@@ -74,14 +74,19 @@ def _high_cost_rows(f: Filters, base: Filters, frames: ViewerFrames, employers: 
         totals = frames("employer-summary", span)
         totals = totals[totals["employer_id"] != "all"].set_index("employer_id")
         hcc = {e: total(bands.loc[bands["employer_id"] == e, "paid"]) for e in employers}
+        months = {e: int(totals.loc[e, "claims_months"]) if e in totals.index else 0 for e in employers}
         year_paid = {e: (totals.loc[e, "paid"] if e in totals.index else NO_DATA) for e in employers}
         groups = [(e, [e]) for e in employers] + ([("all", employers)] if len(employers) > 1 else [])
         for who, parts in groups:
             with_data = [e for e in parts if known(year_paid[e]) or year_paid[e] is None]
             spent = total(hcc[e] for e in with_data) if with_data else NO_DATA
             of = total(year_paid[e] for e in with_data) if with_data else NO_DATA
+            # a year the claims only partly cover counts fewer members over $50k: the label says so
+            covered = max((months[e] for e in parts), default=0)
+            partial = f" ({covered} month{'s' if covered != 1 else ''} of claims data)" if covered < 12 else ""
             rows.append({"employer_id": who, "dimension": "high_cost_claimants", "value": str(year),
-                         "label": f"Members over $50k in {year}", "parent": "", "period": f"{year}-01..{year}-12",
+                         "label": f"Members over $50k in {year}{partial}", "parent": "",
+                         "period": f"{year}-01..{year}-12",
                          "paid": spent, "share_of_paid": ratio(spent, of)})
     return rows
 
