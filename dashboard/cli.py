@@ -117,16 +117,25 @@ def _scope_for_email(email: str | None) -> access.Scope:
               "reports the latest month whose claims are complete, past run-out).")
 @click.option("--practice", multiple=True, help="Practice id (billing TIN); repeatable.")
 @click.option("--employer", multiple=True, help="Employer id (group id); repeatable.")
+@click.option("--option", "options", multiple=True, metavar="NAME=VALUE",
+              help="A parameterised report's option (builder: measure=, by=, compare=); repeatable.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write here, not stdout.")
 def report(name: str, email: str | None, start: str | None, end: str | None, practice: tuple[str, ...],
-           employer: tuple[str, ...], output: str | None) -> None:
+           employer: tuple[str, ...], options: tuple[str, ...], output: str | None) -> None:
     from dashboard.auth import service
     from dashboard.warehouse.engine import reader_engine
 
     settings = load_settings()
     scope = _scope_for_email(email)
+    chosen = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep:
+            raise BadInput(f"--option takes NAME=VALUE, got {option!r}")
+        chosen[key.strip()] = value.strip()
     result = reports.export_report(name, scope=scope, engine=reader_engine(settings.warehouse_url), start=start,
-                                   end=end, practice=list(practice) or None, employer=list(employer) or None)
+                                   end=end, practice=list(practice) or None, employer=list(employer) or None,
+                                   options=chosen)
     if email:
         service.audit(_app_db(), "export", user_id=scope.user_id, email=scope.email, ip="cli",
                       detail={"report": name, "rows": result.rows, "from": f"{result.filters.start:%Y-%m}",

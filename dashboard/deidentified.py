@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from dashboard.metrics import builder as rb
 from dashboard.metrics import cost_drivers as cd
 from dashboard.metrics import employer as em
 from dashboard.metrics import employer_trend as et
@@ -310,3 +311,15 @@ def _cost_drivers(f: Filters, raw: RawFrames) -> pd.DataFrame:
 
 
 COST_DRIVERS = Protection(SuppressionRule(counts={}), _cost_drivers)
+
+
+_BUILDER_FRAMES = {"claims-completion": COMPLETION, "month-totals": Protection(MONTH_TOTALS_RULE, _month_totals),
+                   "enrollment": ENROLLMENT, "spend": SPEND, "utilization": UTILIZATION,
+                   "cost-driver-cells": _COST_DRIVER_CELLS}
+
+
+def _builder(f: Filters, raw: RawFrames) -> pd.DataFrame:
+    return rb.build(f, lambda name, g: _BUILDER_FRAMES[name].build(g, raw), deidentified=True)
+
+
+BUILDER = Protection(SuppressionRule(counts={}), _builder)

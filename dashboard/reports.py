@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 import sqlalchemy as sa
@@ -19,7 +19,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from dashboard import access, entities, exports, paging
 from dashboard import deidentified as di
-from dashboard.errors import AccessDenied, NotFound
+from dashboard.errors import AccessDenied, BadInput, NotFound
+from dashboard.metrics import builder as rb
 from dashboard.metrics import cost_drivers as cd
 from dashboard.metrics import denial_risk as dr
 from dashboard.metrics import employer as em
@@ -48,6 +49,8 @@ class Report:
     # rows are claims, claim lines or payments (trace numbers): kept in each process only, never in the
     # shared (Redis) report cache, so no claim row leaves the process (dashboard.report_cache.shareable)
     claim_level: bool = False
+    # a parameterised report's options: name -> the values it takes, the first the default (Filters.options)
+    options: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 _MONEY_KPIS = ("charges", "payments", "payer_payments", "patient_payments", "refunds", "contractual_adjustments",
@@ -204,6 +207,14 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            "length before it; and the share of each calendar year's paid that went to members over $50k.",
            money=("paid", "pmpm_paid", "base_paid", "base_pmpm_paid", "pmpm_change"),
            rates=("share_of_paid", "pmpm_change_pct"), privacy=di.COST_DRIVERS),
+    Report("builder", "Report builder", "employer", rb.COLUMNS,
+           lambda conn, f: rb.build(f, lambda name, g: _ADMIN_FRAMES[name](conn, g), deidentified=False),
+           "One measure (measure=) by one grouping (by=) over the period, against a comparison period (compare=: "
+           "prior, the period of equal length before; year, the same months a year earlier; none), the selected "
+           "employers together; a grouping that does not carry the measure gives no rows. Money and events over the "
+           "months with claims data, Σ ÷ Σ.",
+           money=(), rates=("change_pct",), privacy=di.BUILDER,
+           options={"measure": tuple(rb.MEASURES), "by": tuple(rb.GROUPINGS), "compare": tuple(rb.COMPARISONS)}),
     Report("high-cost-claimants", "High-cost claimants", "employer",
            ("employer_id", "period", "band", "claimants", "paid", "pct_of_paid"), em.high_cost_claimants,
            "Members by total paid over the calendar (plan) year of the selection's last month, in "
@@ -216,7 +227,7 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
 _ADMIN_FRAMES: dict[str, Callable[[Connection, Filters], pd.DataFrame]] = {
     "employer-summary": em.employer_summary, "spend": em.spend, "utilization": em.utilization,
     "claims-completion": em.claims_completion, "cost-driver-cells": em.cost_driver_cells,
-    "high-cost-claimants": em.high_cost_claimants,
+    "high-cost-claimants": em.high_cost_claimants, "month-totals": em.month_totals, "enrollment": em.enrollment,
 }
 
 
@@ -335,6 +346,23 @@ def default_end(conn: Connection, *, scope: access.Scope, audience: str, as_of: 
     return as_of
 
 
+def resolve_options(report: Report, options: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """``options`` checked against what ``report`` declares, the defaults filled in: an unknown name or value is
+    BadInput naming what it takes (a report without options takes none)."""
+    options = {k: v for k, v in (options or {}).items() if v not in (None, "")}
+    unknown = sorted(set(options) - set(report.options))
+    if unknown:
+        raise BadInput(f"report {report.name} takes no option {unknown[0]!r}"
+                       + (f"; options: {', '.join(report.options)}" if report.options else ""))
+    chosen = []
+    for name, values in sorted(report.options.items()):
+        value = options.get(name, values[0])
+        if value not in values:
+            raise BadInput(f"{name} must be one of {', '.join(values)}, got {value!r}")
+        chosen.append((name, value))
+    return tuple(chosen)
+
+
 def _resolve(reader: _Reader, scope: access.Scope, *, start, end, practice, employer,
              audience: str = "practice") -> Filters:
     """The filters a scope gets for a request (run_report and report_page resolve alike): months parsed,
@@ -355,15 +383,17 @@ def _resolve(reader: _Reader, scope: access.Scope, *, start, end, practice, empl
 
 def run_report(name: str, *, scope: access.Scope, engine: Engine, start: str | dt.date | None = None,
                end: str | dt.date | None = None, practice: Iterable[str] | str | None = None,
-               employer: Iterable[str] | str | None = None, cache: ReportCache | None = None) -> ReportResult:
+               employer: Iterable[str] | str | None = None, cache: ReportCache | None = None,
+               options: Mapping[str, str] | None = None) -> ReportResult:
     """Run a report for a scope: checks the audience, resolves the filters through
-    :mod:`dashboard.access`, runs the metric (or takes it from ``cache``, keyed by the resolved filters)
-    and, for de-identified viewers, suppresses small cells."""
+    :mod:`dashboard.access` (and a parameterised report's ``options``), runs the metric (or takes it from
+    ``cache``, keyed by the resolved filters) and, for de-identified viewers, suppresses small cells."""
     report = get_report(name)
     access.require_audience(scope, report.audience)
+    chosen = resolve_options(report, options)
     with _Reader(engine, cache) as reader:
-        filters = _resolve(reader, scope, start=start, end=end, practice=practice, employer=employer,
-                           audience=report.audience)
+        filters = replace(_resolve(reader, scope, start=start, end=end, practice=practice, employer=employer,
+                                   audience=report.audience), options=chosen)
         version = reader.memo("version", data_version) if cache is not None else None
 
         def raw(metric: str, f: Filters) -> pd.DataFrame:
@@ -479,7 +509,7 @@ def report_page(name: str, *, scope: access.Scope, engine: Engine, start: str | 
                 end: str | dt.date | None = None, practice: Iterable[str] | str | None = None,
                 employer: Iterable[str] | str | None = None, sort: Sequence[paging.Sort] = (),
                 filters: Sequence[paging.ColumnFilter] = (), offset: int = 0, limit: int = paging.MAX_ROWS,
-                cache: ReportCache | None = None) -> ReportPage:
+                cache: ReportCache | None = None, options: Mapping[str, str] | None = None) -> ReportPage:
     """Rows ``offset`` … ``offset + limit`` (at most paging.MAX_ROWS) of a report for a scope, sorted and
     filtered on the server. Aggregate reports are paged from :func:`run_report`'s frame (the same scope
     checks, cache and suppression: a de-identified viewer filters and sorts published cells only); the
@@ -487,7 +517,7 @@ def report_page(name: str, *, scope: access.Scope, engine: Engine, start: str | 
     report = get_report(name)
     if report.name not in PAGED_IN_SQL:
         result = run_report(name, scope=scope, engine=engine, start=start, end=end, practice=practice,
-                            employer=employer, cache=cache)
+                            employer=employer, cache=cache, options=options)
         frame, total = paging.frame_page(result.frame, sort=sort, filters=filters, offset=offset, limit=limit)
         return ReportPage(report, result.filters, frame, total)
     _require_claim_rows(scope, report)
@@ -526,7 +556,7 @@ class ReportExport:
 def export_report(name: str, *, scope: access.Scope, engine: Engine, start: str | dt.date | None = None,
                   end: str | dt.date | None = None, practice: Iterable[str] | str | None = None,
                   employer: Iterable[str] | str | None = None, filters: Sequence[paging.ColumnFilter] = (),
-                  cache: ReportCache | None = None) -> ReportExport:
+                  cache: ReportCache | None = None, options: Mapping[str, str] | None = None) -> ReportExport:
     """A report as CSV for a scope, the rows :func:`run_report` gives (and of those, the ones the column
     ``filters`` keep, as its grid filters them): aggregate reports from its frame (the same cache and
     suppression); claim-level reports written by the warehouse from the rows their grid pages, so a million-row
@@ -534,7 +564,7 @@ def export_report(name: str, *, scope: access.Scope, engine: Engine, start: str 
     report = get_report(name)
     if report.name not in PAGED_IN_SQL:
         result = run_report(name, scope=scope, engine=engine, start=start, end=end, practice=practice,
-                            employer=employer, cache=cache)
+                            employer=employer, cache=cache, options=options)
         frame = paging.frame_filter(result.frame, filters).reset_index(drop=True) if filters else result.frame
         body = (chunk.encode() for chunk in exports.iter_csv(frame, money=report.money))
         return ReportExport(report, result.filters, len(frame), body)

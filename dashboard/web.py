@@ -177,12 +177,14 @@ def export_report(name: str):
         name, scope=scope, engine=services.warehouse(), start=request.args.get("from"),
         end=request.args.get("to"), practice=request.args.getlist("practice") or None,
         employer=request.args.getlist("employer") or None, filters=filters, cache=services.report_cache,
+        options={k: request.args[k] for k in reports.get_report(name).options if k in request.args},
     )
     service.audit(services.app_db, "export", user_id=scope.user_id, email=scope.email, ip=views.client_ip(),
                   detail={"report": name, "from": f"{result.filters.start:%Y-%m}", "to": f"{result.filters.end:%Y-%m}",
                           "practices": list(result.filters.practice_ids or []),
                           "employers": list(result.filters.employer_ids or []), "rows": result.rows,
-                          "column_filters": sorted(f.column for f in filters)})
+                          "column_filters": sorted(f.column for f in filters),
+                          **({"options": dict(result.filters.options)} if result.filters.options else {})})
     filename = f"{name}_{result.filters.start:%Y-%m}_{result.filters.end:%Y-%m}.csv"
     return Response(stream_with_context(result.body), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

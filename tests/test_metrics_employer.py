@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from dashboard import access, reports
+from dashboard.errors import BadInput
 from dashboard.metrics import definitions as d
 from dashboard.metrics import employer as em
 from dashboard.metrics.filters import Filters
@@ -298,3 +299,46 @@ def test_groupers_on_the_warehouse(engine):
             assert conn.execute(sa.select(g.service_category_2_of_rank(rank))).scalar() == expected
             category_1 = conn.execute(sa.select(d.medical_service_category(*args[:3], args[3]))).scalar()
             assert (category_1, expected) in g.SERVICE_CATEGORY_2  # always inside its category 1
+
+
+def _builder(engine, scope=None, **options):
+    return reports.run_report("builder", scope=scope or access.scope_for(role="admin"), engine=engine,
+                              start="2026-02", end="2026-03", employer=None if scope else [E1, E2],
+                              options=options).frame.set_index("group")
+
+
+def test_builder_hand_worked(engine):
+    """The builder over both employers, February–March against December–January (prior) unless said. PMPM by
+    month: February 60,000 ÷ 2 (GRP2 has no claims data then: in neither side), March 40 ÷ 2; its base months
+    are December (no claims data: unknown) and January ((100 + 80) ÷ (4 + 1) = 36). By service category the
+    office-based row exists because the base has it: 0 now against 36. Average members by tier: EMP (2 + 2 + 1
+    + 1) ÷ 2 = 3 against (1 + 2 + 1) ÷ 2 = 2, ESP 0 against (2) ÷ 2 = 1."""
+    month = _builder(engine, measure="pmpm_paid", by="month")
+    assert month.loc["2026-02", ["current", "numerator", "denominator", "base_group"]].tolist() == [30000, 60000, 2,
+                                                                                                    "2025-12"]
+    assert pd.isna(month.loc["2026-02", "base"])
+    assert month.loc["2026-03", ["current", "base", "change"]].tolist() == [20, 36, -16]
+    category = _builder(engine, measure="pmpm_paid", by="service_category")
+    assert category.loc["office-based", ["current", "base", "change_pct"]].tolist() == [0, 36, -1]
+    assert category.loc["inpatient", ["current", "base"]].tolist() == [15000, 0]
+    tier = _builder(engine, measure="average_members", by="tier")
+    assert tier.loc["EMP", ["current", "base"]].tolist() == [3, 2]
+    assert tier.loc["ESP", ["current", "base"]].tolist() == [0, 1]
+    year = _builder(engine, measure="office_visits_per_1000", by="quarter", compare="year")
+    assert year.loc["2026-Q1", ["current", "base_group"]].tolist() == [0, "2025-Q1"]
+    assert pd.isna(year.loc["2026-Q1", "base"])  # nobody enrolled a year earlier: no data, not 0
+    assert _builder(engine, measure="paid", by="tier").empty  # no spend by tier is kept: no rows, never a guess
+    none = _builder(engine, measure="paid", by="month", compare="none")
+    assert none["base_period"].isna().all()
+
+
+def test_builder_options_are_checked(engine):
+    admin = access.scope_for(role="admin")
+    with pytest.raises(BadInput, match="by must be one of month"):
+        reports.run_report("builder", scope=admin, engine=engine, options={"by": "person_id"})
+    with pytest.raises(BadInput, match="report spend takes no option 'by'"):
+        reports.run_report("spend", scope=admin, engine=engine, options={"by": "month"})
+    user = access.scope_for(role="employer_admin", employer_ids=[E1])
+    out = _builder(engine, user, measure="pmpm_paid", by="month")
+    assert out["suppressed"].all()  # the small fixture: only blanks, never a number
+    assert out["current"].isna().all()

@@ -49,12 +49,18 @@ class Filters:
     end: dt.date  # last month (inclusive), as its first day
     practice_ids: tuple[str, ...] | None = None
     employer_ids: tuple[str, ...] | None = None
+    # a parameterised report's choices (the report builder's measure, grouping and comparison), validated
+    # against the report's declared options by dashboard.reports: (name, value) pairs in name order
+    options: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.start.day != 1 or self.end.day != 1:
             raise BadInput("months start on the first day")
         if self.end < self.start:
             raise BadInput(f"'to' ({self.end:%Y-%m}) is before 'from' ({self.start:%Y-%m})")
+
+    def option(self, name: str) -> str:
+        return dict(self.options)[name]
 
     @property
     def months(self) -> int:

@@ -41,7 +41,7 @@ NUMBER_COLUMNS = frozenset({
     "per_1000", "age_days", "due_soon", "days_waiting", "follow_up_after_days", "days_left", "days_to_visit",
     "submitted", "accepted", "adjudicated", "paid", "denied", "appealed", "overturned", "charge_lag_days",
     "days_to_acceptance", "days_to_adjudication", "days_to_payment", "payments", "adjudications",
-    "current", "base", "change",
+    "current", "base", "change", "numerator", "denominator",
 })
 EMPTY = {"rowData": [], "rowCount": 0}
 WORDS_COLUMNS = frozenset({"reason", "carc_reason", "remark", "description"})
