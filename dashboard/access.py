@@ -124,3 +124,14 @@ def _month(value: str | dt.date, name: str) -> dt.date:
     if isinstance(value, dt.date):
         return value.replace(day=1)
     return parse_month(value, name=name)
+
+
+def can_open_saved_report(scope: Scope, *, owner_id: int, shared: bool, employers: Iterable[str]) -> bool:
+    """A saved report is its owner's; shared, also every user whose scope holds all its employers (the other
+    users of the same employer); admins see all. Whoever opens it runs it under their own scope and suppression,
+    so it can show them nothing they could not ask for themselves."""
+    if scope.full_access or (scope.user_id is not None and scope.user_id == owner_id):
+        return True
+    employers = set(employers)
+    return bool(shared and employers and scope.employer_ids is not None and employers <= scope.employer_ids
+                and scope.can_view("employer"))

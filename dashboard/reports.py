@@ -390,10 +390,11 @@ def run_report(name: str, *, scope: access.Scope, engine: Engine, start: str | d
     ``cache``, keyed by the resolved filters) and, for de-identified viewers, suppresses small cells."""
     report = get_report(name)
     access.require_audience(scope, report.audience)
-    chosen = resolve_options(report, options)
     with _Reader(engine, cache) as reader:
-        filters = replace(_resolve(reader, scope, start=start, end=end, practice=practice, employer=employer,
-                                   audience=report.audience), options=chosen)
+        filters = _resolve(reader, scope, start=start, end=end, practice=practice, employer=employer,
+                           audience=report.audience)
+        # after the scope: another tenant's id is refused before anything is said of the options
+        filters = replace(filters, options=resolve_options(report, options))
         version = reader.memo("version", data_version) if cache is not None else None
 
         def raw(metric: str, f: Filters) -> pd.DataFrame:

@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 
 from dashboard import access, paging
-from dashboard.errors import AccessDenied, BadInput
+from dashboard.errors import AccessDenied, BadInput, NotFound
 from dashboard.reports import report_page, run_report
 from dashboard.ui import registry
 from dashboard.ui.registry import component_props
 from dashboard.warehouse.engine import create_schema, writer_engine
-from tests.conftest import module_warehouse
+from tests.conftest import PASSWORD, module_warehouse
 from tests.fixtures import load_employer_fixture, load_practice_fixture
-from tests.test_security import dash_post, logged_in, server_callbacks
+from tests.test_security import dash_post, logged_in, login, server_callbacks
 
 P1, E1 = "111111111", "GRP1"
 ADMIN = access.scope_for(role="admin")
@@ -772,3 +772,74 @@ def test_the_cost_driver_section_shows_a_grouping_against_its_base(app):
     # a dimension that is not one of the page's is the default, not an error or another report's data
     bad = values_for("employer", E1, **{"employer-driver-dimension.value": "person_id"})
     assert "condition group" in _text(call(user, app, "employer-drivers-box.children", bad).get_json())
+
+
+# --- the report builder and saved reports (issue 13 item 6) ----------------------------------------------------
+
+def _builder_values(entity=None, **options):
+    return {"builder-from.value": "2026-02", "builder-to.value": "2026-03", "builder-entity.value": entity,
+            "builder-measure.value": options.get("measure", "pmpm_paid"),
+            "builder-by.value": options.get("by", "month"),
+            "builder-compare.value": options.get("compare", "prior"), "builder-name.value": options.get("name"),
+            "builder-save-options.value": options.get("flags", []), "builder-save.n_clicks": 1}
+
+
+def test_the_builder_shows_the_builder_report_as_chart_table_and_csv(app):
+    """PMPM by month over both employers against the prior period (tests/test_metrics_employer.py works it): the
+    table reads the report, the CSV link carries the options, and a grouping that does not carry the measure says
+    which do."""
+    admin = logged_in(app, "admin")
+    props = component_props(call(admin, app, "builder-result.children", _builder_values()).get_json())
+    rows = _table_rows(props["builder-table"])
+    assert rows["2026-03"] == ["$20.00", "$36.00 (2026-01)", "-44.4%"]
+    assert rows["2026-02"][1] == "no data (2025-12)"
+    href = props["builder-csv"]["href"]
+    assert href.startswith("/export/builder.csv?")
+    assert "by=month" in href
+    assert "measure=pmpm_paid" in href
+    csv = admin.get(href)
+    assert csv.status_code == 200
+    assert "2026-03" in csv.get_data(as_text=True)
+    props = component_props(call(admin, app, "builder-result.children", _builder_values(by="tier")).get_json())
+    assert "is not kept by coverage tier" in props["builder-unsupported"]["children"]
+    user = logged_in(app, "employer")
+    props = component_props(call(user, app, "builder-result.children", _builder_values(E1)).get_json())
+    assert set(_table_rows(props["builder-table"])["2026-03"][:1]) == {"suppressed"}
+
+
+def test_saved_reports_are_reopened_by_url_shared_within_the_employer_only(app):
+    """An employer user saves a report; it opens by URL for them and, shared, for another user of the same
+    employer, and reads "unknown saved report" for a user of another employer, as does an id that does not exist;
+    only its owner can delete it."""
+    from dashboard import saved_reports
+    from dashboard.auth import service
+
+    db = app.extensions["dashboard"].app_db
+    service.create_user(db, email="emp-b@test.example", password=PASSWORD, role="employer_admin", employers=("GRP1",),
+                        actor="test")
+    owner = logged_in(app, "employer")
+    key = "..builder-saved-message.children...builder-saved-list.children.."
+    empty = call(owner, app, key, _builder_values(E1, name="  ")).get_json()
+    assert "needs a name" in _text(empty)
+    answer = call(owner, app, key, _builder_values(E1, name="Quarterly PMPM", by="quarter", flags=["shared"]))
+    link = component_props(answer.get_json())["builder-saved-link"]["href"]
+    assert link.startswith("/employer/builder?saved=")
+    search = "?" + link.split("?", 1)[1]
+    opened = _routed(owner, app, "/employer/builder", search)
+    assert opened["builder-by"]["value"] == "quarter"
+    assert "Quarterly PMPM" in _text(opened["builder-opened"])
+    colleague = app.test_client()
+    assert login(colleague, "emp-b@test.example").status_code == 302
+    assert _routed(colleague, app, "/employer/builder", search)["builder-measure"]["value"] == "pmpm_paid"
+    outsider = logged_in(app, "employer2")
+    assert _routed(outsider, app, "/employer/builder", search)["no-access"]["children"] == "unknown saved report"
+    assert _routed(owner, app, "/employer/builder", "?saved=99999")["no-access"]["children"] == "unknown saved report"
+    saved_id = int(search.split("=")[1])
+    scope_b = service.get_user_by_email(db, email="emp-b@test.example").scope()
+    with pytest.raises(NotFound):
+        saved_reports.delete(db, scope=scope_b, saved_id=saved_id)
+    saved_reports.delete(db, scope=service.get_user_by_email(db, email="emp@test.example").scope(), saved_id=saved_id)
+    assert _routed(owner, app, "/employer/builder", search)["no-access"]["children"] == "unknown saved report"
+    actions = [e["action"] for e in service.audit_entries(db)]
+    assert "saved_report.create" in actions
+    assert "saved_report.delete" in actions

@@ -122,6 +122,41 @@ audit_chain_head = Table(
 )
 
 
+# A report a user saved (the builder's measure, grouping and comparison, its period or none for a rolling one,
+# its employers): reopened by URL, shared with the users whose scope holds those employers
+# (dashboard.access.can_open_saved_report), delivered by report_schedules.
+saved_reports = Table(
+    "saved_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("owner_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(120), nullable=False),
+    Column("report", String(64), nullable=False),
+    Column("options", Text, nullable=False),  # JSON object: the report's options
+    Column("start_month", String(7)),  # YYYY-MM; NULL with end_month: the report's default period when run
+    Column("end_month", String(7)),
+    Column("employers", Text, nullable=False),  # JSON list of employer ids; [] = all of the viewer's
+    Column("shared", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+# A saved report sent by e-mail, computed at send time under the recipient's scope (dashboard.schedules).
+report_schedules = Table(
+    "report_schedules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("saved_report_id", Integer, ForeignKey("saved_reports.id", ondelete="CASCADE"), nullable=False),
+    Column("recipient_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("frequency", String(16), nullable=False),  # weekly | monthly
+    Column("next_run_at", DateTime, nullable=False, index=True),
+    Column("last_sent_at", DateTime),
+    Column("failures", Integer, nullable=False, default=0),  # consecutive failed sends (retried with backoff)
+    Column("last_error", String(500)),
+    Column("claimed_until", DateTime),  # a scheduler process holds the send until then (no double sends)
+    Column("created_at", DateTime, nullable=False),
+)
+
+
 APPEND_ONLY_MESSAGE = "audit_log is append-only"
 
 

@@ -149,8 +149,10 @@ def claims_link(href: str, label: str) -> html.A:
 
 
 def export_href(report: str, *, start: str | None, end: str | None, practice: str | None = None,
-                employer: str | None = None) -> str:
-    params = {k: v for k, v in (("from", start), ("to", end), ("practice", practice), ("employer", employer)) if v}
+                employer: str | None = None, **options: str) -> str:
+    """The CSV export of ``report`` with these filters (and a parameterised report's options)."""
+    params = {k: v for k, v in (("from", start), ("to", end), ("practice", practice), ("employer", employer),
+                                *sorted(options.items())) if v}
     return f"/export/{report}.csv" + (f"?{urlencode(params)}" if params else "")
 
 
@@ -212,21 +214,27 @@ def url_store(prefix: str) -> dcc.Store:
     return dcc.Store(id=f"{prefix}-url")
 
 
-def keep_filters_in_url(prefix: str, *, entity: str) -> None:
+def keep_filters_in_url(prefix: str, *, entity: str, extra: dict[str, str] | None = None) -> None:
     """Write the filter bar's values into the address bar (``?from=…&to=…&<entity>=…``) as they change, so the
-    view can be bookmarked, shared and reloaded (the page's layout reads them back: context.url_filters).
-    replaceState, not a navigation: the page is not rendered again and no history entry is added. Called once
-    per page module, at import."""
-    code = """function(start, end, entity) {
+    view can be bookmarked, shared and reloaded (the page's layout reads them back: context.url_filters);
+    ``extra`` adds the page's own controls (URL name -> component id, its ``value``). replaceState, not a
+    navigation: the page is not rendered again and no history entry is added. Called once per page module, at
+    import."""
+    extra = extra or {}
+    names = [f"x{i}" for i in range(len(extra))]
+    sets = "".join(f"if ({v} !== null && {v} !== undefined && {v} !== '') {{ params.set({json.dumps(k)}, {v}); }} "
+                   f"else {{ params.delete({json.dumps(k)}); }}" for k, v in zip(extra, names, strict=True))
+    code = """function(start, end, entity ARGS) {
         const params = new URLSearchParams(window.location.search);
         params.set('from', start || ''); params.set('to', end || '');
         if (entity) { params.set('ENTITY', entity); } else { params.delete('ENTITY'); }
+        SETS
         window.history.replaceState(window.history.state, '', window.location.pathname + '?' + params.toString());
         return params.toString();
-    }""".replace("ENTITY", entity)
+    }""".replace("ENTITY", entity).replace(" ARGS", "".join(f", {n}" for n in names)).replace("SETS", sets)
     registry.clientside(code, Output(f"{prefix}-url", "data"), Input(f"{prefix}-from", "value"),
                         Input(f"{prefix}-to", "value"), Input(f"{prefix}-entity", "value"),
-                        prevent_initial_call=True)
+                        *[Input(component, "value") for component in extra.values()], prevent_initial_call=True)
 
 
 def empty_figure(message: str) -> go.Figure:

@@ -100,8 +100,10 @@ def column_kinds(report: Report, *, deidentified: bool) -> dict[str, str]:
 
 def query_filters(report: Report, query: dict, *, deidentified: bool) -> tuple[paging.ColumnFilter, ...]:
     """The column filters a URL names (``/reports?report=open-claims&payer=BCBS&age_days.gt=90``, and the
-    same on its CSV link): paging.filters_from_query over this report's filterable columns."""
-    return paging.filters_from_query(query, column_kinds(report, deidentified=deidentified), reserved=URL_RESERVED)
+    same on its CSV link): paging.filters_from_query over this report's filterable columns (a parameterised
+    report's options, ``measure=`` of the builder, are its own parameters, not filters)."""
+    return paging.filters_from_query(query, column_kinds(report, deidentified=deidentified),
+                                     reserved=URL_RESERVED | set(report.options))
 
 
 def filter_model_from_query(report: Report, query: dict, *, deidentified: bool) -> dict:
