@@ -29,7 +29,9 @@ run: setup
 	fi
 	@$(BIN)/dashboard marts refresh --if-needed  # a warehouse made by an older version
 	@if [ -f data/demo-accounts.txt ]; then echo "demo accounts:"; sed 's/^/  /' data/demo-accounts.txt; fi
-	$(BIN)/dashboard serve --port $(PORT)
+	@# the scheduler sends due saved reports (dashboard.schedules) beside the web server and stops with it
+	$(BIN)/dashboard scheduler & scheduler=$$!; trap 'kill $$scheduler 2>/dev/null' EXIT INT TERM; \
+		$(BIN)/dashboard serve --port $(PORT)
 
 lint: setup
 	$(BIN)/ruff check .

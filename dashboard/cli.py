@@ -6,6 +6,7 @@ and privacy rules; without ``--user`` it runs with full (operator) access.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import secrets
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 
 from dashboard import access, entities, reports
 from dashboard.config import load_settings
-from dashboard.errors import BadInput, DashboardError, NotFound, WarehouseMissing
+from dashboard.errors import BadInput, DashboardError, DeliveryFailed, NotFound, WarehouseMissing
 
 DEMO_ACCOUNTS_FILE = "demo-accounts.txt"
 log = logging.getLogger(__name__)
@@ -577,6 +578,97 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, timeou
     click.echo(f"serving on http://{host}:{port} (gunicorn, {workers} workers x {threads} threads)")
     _run_gunicorn(gunicorn_options(host=host, port=port, workers=workers, threads=threads,
                                    timeout=timeout or settings.worker_timeout))
+
+
+@cli.group(help="Saved reports sent by e-mail (dashboard.schedules).")
+def schedules() -> None:
+    pass
+
+
+@schedules.command("list")
+def schedules_list() -> None:
+    from dashboard import schedules as sched
+
+    rows = sched.list_all(_app_db())
+    if not rows:
+        click.echo("no schedules")
+    for r in rows:
+        sent = f"last sent {r.last_sent_at:%Y-%m-%d %H:%M} UTC" if r.last_sent_at else "never sent"
+        click.echo(f"{r.id}\t{r.saved_report_name!r} (saved report {r.saved_report_id})\tto {r.recipient}\t"
+                   f"{r.frequency}\tnext {r.next_run_at:%Y-%m-%d %H:%M} UTC\t{sent}")
+        if r.failures:
+            click.echo(f"\t{r.failures} failed send(s), retrying; last: {r.last_error}")
+
+
+@schedules.command("add")
+@click.option("--saved", "saved_id", required=True, type=int, help="The saved report's id (its URL's ?saved=).")
+@click.option("--to", "recipient", required=True, help="The recipient: an active user who may open the report.")
+@click.option("--every", "frequency", required=True, type=click.Choice(("weekly", "monthly")),
+              help="Mondays or the 1st of the month, 07:00 UTC.")
+def schedules_add(saved_id: int, recipient: str, frequency: str) -> None:
+    from dashboard import schedules as sched
+
+    schedule = sched.add(_app_db(), saved_id=saved_id, recipient=recipient, frequency=frequency)
+    click.echo(f"schedule {schedule.id}: {schedule.saved_report_name!r} to {schedule.recipient} {frequency}, "
+               f"first {schedule.next_run_at:%Y-%m-%d %H:%M} UTC")
+
+
+@schedules.command("remove")
+@click.argument("schedule_id", type=int)
+def schedules_remove(schedule_id: int) -> None:
+    from dashboard import schedules as sched
+
+    sched.remove(_app_db(), schedule_id=schedule_id)
+    click.echo(f"schedule {schedule_id} removed")
+
+
+def _run_due(now: str | None = None):
+    from dashboard import schedules as sched
+    from dashboard.warehouse.engine import reader_engine
+
+    settings = load_settings()
+    when = None
+    if now:
+        try:
+            when = dt.datetime.fromisoformat(now)
+        except ValueError:
+            raise BadInput(f"--now must be a date and time like 2026-12-07T07:00, got {now!r}") from None
+    engine = reader_engine(settings.warehouse_url)
+    try:
+        return sched.run_due(_app_db(), settings=settings, engine=engine, now=when)
+    finally:
+        engine.dispose()
+
+
+@schedules.command("run-due")
+@click.option("--now", help="Run as if it were this UTC time (YYYY-MM-DDTHH:MM), for tests and catching up.")
+def schedules_run_due(now: str | None) -> None:
+    summary = _run_due(now)
+    click.echo(f"{summary.sent} sent, {summary.failed} failed")
+    if summary.failed:  # they are retried; the audit log and `schedules list` say why
+        raise DeliveryFailed(f"{summary.failed} scheduled report(s) could not be sent; they will be retried")
+
+
+@cli.command(help="Send due scheduled reports every --interval seconds until stopped (make run starts it).")
+@click.option("--interval", default=60, show_default=True, type=click.IntRange(5, 3600))
+def scheduler(interval: int) -> None:
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"scheduler: sending due reports every {interval}s", err=True)
+    while not stop.is_set():
+        try:
+            summary = _run_due()
+            if summary.sent or summary.failed:
+                click.echo(f"scheduler: {summary.sent} sent, {summary.failed} failed", err=True)
+        except DashboardError as exc:  # e.g. no warehouse yet: say so and try again, never die
+            click.echo(f"scheduler: {exc}", err=True)
+        except sa.exc.OperationalError:
+            click.echo("scheduler: a database is not reachable; trying again", err=True)
+        stop.wait(interval)
 
 
 def main() -> None:

@@ -89,6 +89,13 @@ class AuditChainBroken(DashboardError):
     http_status = 500
 
 
+class DeliveryFailed(DashboardError):
+    """``dashboard schedules run-due`` could not send some due reports; they are retried (exit 8, for monitoring)."""
+
+    exit_code = 8
+    http_status = 500
+
+
 class AuditNotReady(DashboardError):
     """The app role found the audit tables, triggers or chain head missing; only the owner can create them."""
 

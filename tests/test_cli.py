@@ -204,3 +204,73 @@ def test_fees_set_list_and_clear(env, tmp_path, fixture_warehouse_url):
     assert "practice's terms" in run(env, "fees", "list").stdout
     assert run(env, "fees", "set", "111111111", "--clear").returncode == 0
     assert "practice's terms" not in run(env, "fees", "list").stdout
+
+
+def test_schedules_add_list_run_due_and_remove(env, tmp_path):
+    """The operator's commands: a saved report scheduled to its owner is sent by run-due when due (--now), with the
+    CSV attached, into the outbox; a bad frequency or an unknown saved report is one line and non-zero."""
+    from dashboard import saved_reports
+    from dashboard.auth import service
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path, env["DASHBOARD_WAREHOUSE_URL"])
+    db = app.extensions["dashboard"].app_db
+    owner = service.get_user_by_email(db, email=USERS["employer"][0]).scope()
+    saved = saved_reports.save(db, scope=owner, name="Monthly PMPM", report="builder",
+                               options={"measure": "pmpm_paid", "by": "month"}, start=None, end=None, employers=[],
+                               shared=False)
+    added = run(env, "schedules", "add", "--saved", str(saved.id), "--to", USERS["employer"][0], "--every", "weekly")
+    assert added.returncode == 0, added.stderr
+    assert "'Monthly PMPM'" in added.stdout
+    listed = run(env, "schedules", "list")
+    assert "never sent" in listed.stdout
+    assert run(env, "schedules", "run-due", "--now", "2026-01-01T00:00").stdout.strip() == "0 sent, 0 failed"
+    due = run(env, "schedules", "run-due", "--now", "2099-01-05T07:00")
+    assert due.returncode == 0, due.stderr
+    assert due.stdout.strip() == "1 sent, 0 failed"
+    [message] = sorted((tmp_path / "outbox").glob("*.eml"))
+    assert b'filename="builder_' in message.read_bytes()
+    assert "last sent 2099-01-05 07:00 UTC" in run(env, "schedules", "list").stdout
+    bad = run(env, "schedules", "add", "--saved", "999", "--to", USERS["employer"][0], "--every", "weekly")
+    assert bad.returncode != 0
+    assert "unknown saved report" in bad.stderr
+    assert run(env, "schedules", "add", "--saved", str(saved.id), "--to", USERS["employer"][0], "--every",
+               "daily").returncode == 2
+    schedule_id = listed.stdout.split("\t", 1)[0]
+    assert run(env, "schedules", "remove", schedule_id).returncode == 0
+    assert run(env, "schedules", "list").stdout.strip() == "no schedules"
+
+
+def test_the_scheduler_process_sends_what_is_due_and_stops_on_sigterm(env, tmp_path):
+    """`dashboard scheduler` (started by `make run` beside the web server) sends a due report within its interval
+    and exits cleanly when stopped."""
+    import datetime as dt
+    import signal
+    import time
+
+    from dashboard import saved_reports, schedules
+    from dashboard.auth import service
+    from dashboard.auth.models import report_schedules
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path, env["DASHBOARD_WAREHOUSE_URL"])
+    db = app.extensions["dashboard"].app_db
+    owner = service.get_user_by_email(db, email=USERS["employer"][0]).scope()
+    saved = saved_reports.save(db, scope=owner, name="Weekly", report="builder", options={}, start=None, end=None,
+                               employers=[], shared=False)
+    schedule = schedules.add(db, saved_id=saved.id, recipient=USERS["employer"][0], frequency="weekly")
+    with db.begin() as conn:  # due now
+        conn.execute(report_schedules.update().values(next_run_at=dt.datetime(2020, 1, 6, 7)))
+    process = subprocess.Popen([sys.executable, "-m", "dashboard.cli", "scheduler", "--interval", "5"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list((tmp_path / "outbox").glob("*.eml")):
+            time.sleep(0.2)
+        assert list((tmp_path / "outbox").glob("*.eml")), "the scheduler sent nothing"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "1 sent, 0 failed" in err
+    assert schedules.get(db, schedule_id=schedule.id).last_sent_at is not None

@@ -36,13 +36,18 @@ def outbox_dir(settings: Settings) -> Path:
     return Path(settings.data_dir) / "outbox"
 
 
-def send_mail(settings: Settings, *, to: str, subject: str, body: str) -> Path | None:
-    """Send one plain-text message; returns the outbox file when there is no SMTP server."""
+def send_mail(settings: Settings, *, to: str, subject: str, body: str,
+              attachments: tuple[tuple[str, bytes, str], ...] = ()) -> Path | None:
+    """Send one plain-text message, with ``attachments`` (file name, content, MIME type such as 'text/csv');
+    returns the outbox file when there is no SMTP server."""
     message = EmailMessage()
     message["From"] = settings.mail_from
     message["To"] = to
     message["Subject"] = subject
     message.set_content(body)
+    for filename, content, mimetype in attachments:
+        maintype, _, subtype = mimetype.partition("/")
+        message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
     if settings.smtp_host:
         _send_smtp(settings, message)
         return None

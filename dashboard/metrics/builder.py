@@ -120,7 +120,8 @@ def _cells(f: Filters, frames: ViewerFrames, measure: str, by: str) -> tuple[dic
             absent = {"member_months": 0, "months": f.months}
     else:
         # denominators: the member (subscriber) months of the employer-months with claims data
-        with_data = totals[[(e, mo) in covered for e, mo in zip(totals["employer_id"], totals["month"], strict=True)]]
+        keep = [(e, mo) in covered for e, mo in zip(totals["employer_id"], totals["month"], strict=True)]
+        with_data = totals[pd.Series(keep, index=totals.index, dtype=bool)]  # (an empty list would pick columns)
         if by in ("month", "quarter"):
             for row in with_data.itertuples(index=False):
                 add(group_of(row.month), "member_months", row.member_months)
