@@ -157,3 +157,82 @@ def test_from_a_bookmarked_kpi_to_its_claims_and_a_claims_timeline(browser_ready
     logs = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"
             and "favicon" not in entry["message"]]
     assert not logs, logs
+
+
+def _privacy_app(dash_thread_server, tmp_path, port: int) -> str:
+    """The app over the three-employer privacy fixture (GRPA large enough to show numbers, small cells elsewhere),
+    with an employer admin of GRPA; its base URL."""
+    from dashboard.auth import service
+    from dashboard.warehouse.engine import create_schema, writer_engine
+    from tests.fixtures import load_privacy_fixture
+
+    url = f"duckdb:///{tmp_path / 'privacy.duckdb'}"
+    engine = writer_engine(url)
+    create_schema(engine)
+    load_privacy_fixture(engine)
+    engine.dispose()
+    app = make_app(tmp_path, url)
+    service.create_user(app.extensions["dashboard"].app_db, email="a@grp.example", password=PASSWORD,
+                        role="employer_admin", employers=("GRPA",), actor="test")
+    dash_thread_server(app.extensions["dashboard"].dash_app, port=port)
+    return f"http://localhost:{port}"
+
+
+def test_an_employer_admin_compares_builds_saves_and_reopens_a_report(browser_ready, dash_thread_server, dash_br,
+                                                                      tmp_path):
+    """Issue 13, done when: an employer admin compares a period with its base, builds a report, saves it and
+    reopens it by URL."""
+    base = _privacy_app(dash_thread_server, tmp_path, 8066)
+    driver = dash_br.driver
+    driver.get(f"{base}/login")
+    driver.find_element(By.ID, "email").send_keys("a@grp.example")
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    driver.find_element(By.ID, "login-button").click()
+    wait = WebDriverWait(driver, 30)
+    wait.until(EC.presence_of_element_located((By.ID, "employer-cards")))
+    driver.get(f"{base}/employer?from=2026-03&to=2026-03&employer=GRPA")
+    table = wait.until(EC.presence_of_element_located((By.ID, "employer-trend-table")))
+    assert "Base 2026-02..2026-02" in table.text
+    pmpm = next(row for row in table.find_elements(By.TAG_NAME, "tr") if row.text.startswith("PMPM paid"))
+    assert pmpm.text.count("$") >= 3, pmpm.text  # base, period and change are published for GRPA
+    # build: PMPM by service category against the prior period, then by quarter through the dropdown
+    driver.get(f"{base}/employer/builder?measure=pmpm_paid&by=service_category&compare=prior&from=2026-02"
+               f"&to=2026-03&employer=GRPA")
+    wait.until(EC.presence_of_element_located((By.ID, "builder-table")))
+    assert "pharmacy" in driver.find_element(By.ID, "builder-table").text
+    dash_br.select_dcc_dropdown("#builder-by", value="Month")
+    wait.until(lambda d: "by=month" in d.current_url)  # the address bar follows the builder
+    wait.until(EC.text_to_be_present_in_element((By.ID, "builder-table"), "2026-03"))
+    # save it, shared, and reopen it by its URL
+    driver.find_element(By.ID, "builder-name").send_keys("PMPM by month")
+    driver.find_element(By.CSS_SELECTOR, "#builder-save-options input[value='shared']").click()
+    driver.find_element(By.ID, "builder-save").click()
+    link = wait.until(EC.presence_of_element_located((By.ID, "builder-saved-link"))).get_attribute("href")
+    assert "/employer/builder?saved=" in link
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / "builder.png"))
+    driver.get(link)
+    wait.until(EC.text_to_be_present_in_element((By.ID, "builder-opened"), "PMPM by month"))
+    wait.until(EC.text_to_be_present_in_element((By.ID, "builder-table"), "2026-03"))
+    assert "Month" in driver.find_element(By.ID, "builder-by").text
+    assert "PMPM by month" in driver.find_element(By.ID, "builder-saved-list").text
+    logs = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"
+            and "favicon" not in entry["message"]]
+    assert not logs, logs
+
+
+def test_over_several_employers_the_admins_pmpm_chart_matches_the_card(browser_ready, dash_thread_server, dash_br,
+                                                                      tmp_path):
+    """Issue 13, done when: an admin over all three employers sees the PMPM chart titled with the card's period
+    PMPM (one Σ paid ÷ Σ member months, not a stack of each employer's)."""
+    base = _privacy_app(dash_thread_server, tmp_path, 8067)
+    driver = dash_br.driver
+    _login(driver, base, "admin")
+    wait = WebDriverWait(driver, 30)
+    wait.until(EC.presence_of_element_located((By.ID, "nav-user")))
+    driver.get(f"{base}/employer?from=2026-01&to=2026-03")
+    card = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#kpi-pmpm-paid .kpi-value")))
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#employer-pmpm .gtitle")))
+    title = driver.find_element(By.CSS_SELECTOR, "#employer-pmpm .gtitle").text
+    assert f"period {card.text})" in title, (card.text, title)
+    assert card.text.startswith("$")
