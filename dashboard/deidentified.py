@@ -94,6 +94,22 @@ COST_DRIVER_RULE = SuppressionRule(
     drop=("within", "is_spend_cell"),
 )
 
+# Members by age band and gender: parts of the month's member months (published), protected within the month.
+DEMOGRAPHIC_RULE = SuppressionRule(
+    counts={"members": ("subscribers",), "subscribers": ("members",)},
+    group_by=("employer_id", "month"),
+    complementary=("members", "subscribers"),
+)
+# The month's adds and terms over every tier: shown together or not at all (with members shown for consecutive
+# months one would give the other away); the tier cells are protected against these totals by ENROLLMENT_RULE.
+FLOW_RULE = SuppressionRule(counts={"adds": ("terms",), "terms": ("adds",)})
+# 834 maintenances by reason: the people of each (type, reason), protected within the month's type.
+ENROLLMENT_CHANGE_RULE = SuppressionRule(
+    counts={"people": ()},
+    group_by=("employer_id", "month", "maintenance_type"),
+    complementary=("people",),
+)
+
 # The month's spend by network: parts of the month's paid, like the service categories.
 NETWORK_RULE = SuppressionRule(
     counts={"members_with_claims": ("paid", "allowed", "claims", "share_of_paid")},
@@ -315,7 +331,9 @@ COST_DRIVERS = Protection(SuppressionRule(counts={}), _cost_drivers)
 
 _BUILDER_FRAMES = {"claims-completion": COMPLETION, "month-totals": Protection(MONTH_TOTALS_RULE, _month_totals),
                    "enrollment": ENROLLMENT, "spend": SPEND, "utilization": UTILIZATION,
-                   "cost-driver-cells": _COST_DRIVER_CELLS}
+                   "cost-driver-cells": _COST_DRIVER_CELLS,
+                   "enrollment-flow": Protection(FLOW_RULE, lambda f, raw: suppress(raw("enrollment-flow", f),
+                                                                                     FLOW_RULE))}
 
 
 def _builder(f: Filters, raw: RawFrames) -> pd.DataFrame:
@@ -323,3 +341,8 @@ def _builder(f: Filters, raw: RawFrames) -> pd.DataFrame:
 
 
 BUILDER = Protection(SuppressionRule(counts={}), _builder)
+
+
+DEMOGRAPHICS = Protection(DEMOGRAPHIC_RULE, lambda f, raw: suppress(raw("demographics", f), DEMOGRAPHIC_RULE))
+ENROLLMENT_CHANGES = Protection(ENROLLMENT_CHANGE_RULE,
+                                lambda f, raw: suppress(raw("enrollment-changes", f), ENROLLMENT_CHANGE_RULE))

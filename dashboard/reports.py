@@ -180,6 +180,15 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            ("employer_id", "month", "plan", "tier", "members", "subscribers", "adds", "terms", "member_months"),
            em.enrollment, "Members, subscribers, adds and terms by plan and coverage tier.",
            privacy=di.ENROLLMENT),
+    Report("demographics", "Members by age band and gender", "employer",
+           ("employer_id", "month", "age_band", "gender", "members", "subscribers"), em.demographics,
+           "Members and subscribers enrolled in each month by age band (age on the month's first day) and gender.",
+           privacy=di.DEMOGRAPHICS),
+    Report("enrollment-changes", "834 enrollment changes by reason", "employer",
+           ("employer_id", "month", "change", "maintenance_type", "maintenance_reason", "reason", "people"),
+           em.enrollment_changes, "834 maintenances by month of their effective date, type (INS03) and reason "
+           "(INS04, in words): the people each concerned. Only 834 loads record these.",
+           privacy=di.ENROLLMENT_CHANGES),
     Report("spend", "Spend and PMPM by service category", "employer",
            ("employer_id", "month", "service_category", "paid", "allowed", "member_months", "pmpm_paid",
             "pmpm_allowed", "claims", "members_with_claims"),
@@ -228,6 +237,7 @@ _ADMIN_FRAMES: dict[str, Callable[[Connection, Filters], pd.DataFrame]] = {
     "employer-summary": em.employer_summary, "spend": em.spend, "utilization": em.utilization,
     "claims-completion": em.claims_completion, "cost-driver-cells": em.cost_driver_cells,
     "high-cost-claimants": em.high_cost_claimants, "month-totals": em.month_totals, "enrollment": em.enrollment,
+    "enrollment-flow": em.enrollment_flow,
 }
 
 
@@ -456,6 +466,7 @@ RAW_FRAMES: dict[str, Callable[[Connection, Filters], pd.DataFrame]] = {
     **{name: report.build for name, report in CATALOG.items()},
     "month-totals": em.month_totals,
     "cost-driver-cells": em.cost_driver_cells,
+    "enrollment-flow": em.enrollment_flow,
 }
 
 

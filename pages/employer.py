@@ -22,7 +22,7 @@ from dashboard.ui.registry import callback, page
 
 FILTERS = (Input("employer-from", "value"), Input("employer-to", "value"), Input("employer-entity", "value"))
 GRIDS = {name: f"grid-{name}" for name in ("employer-summary", "employer-trend", "cost-drivers", "claims-completion",
-                                           "enrollment", "spend",
+                                           "enrollment", "demographics", "enrollment-changes", "spend",
                                            "network", "utilization", "high-cost-claimants",
                                            "spend-outside-enrollment")}
 
@@ -59,6 +59,8 @@ def layout(scope, **query):
             dcc.Loading(html.Div(id="employer-pmpm-box", style={"minHeight": "320px"}, className="mb-3"),
                         type="default", delay_show=300),
             dcc.Loading(html.Div(id="employer-utilization-box", style={"minHeight": "320px"}, className="mb-3"),
+                        type="default", delay_show=300),
+            dcc.Loading(html.Div(id="employer-enrollment-box", style={"minHeight": "320px"}, className="mb-3"),
                         type="default", delay_show=300),
             *[grids.paged_grid(get_report(name), grid_id=grid_id, href=ui.export_href(name, **href),
                                deidentified=scope.deidentified) for name, grid_id in GRIDS.items()],
@@ -164,11 +166,12 @@ def pmpm_by_category(spend: pd.DataFrame, completion: pd.DataFrame) -> tuple[pd.
     return paid, list(zip(hidden["month"], hidden["service_category"], strict=True))
 
 
-def _mark_suppressed(fig: go.Figure, cells: list[tuple[str, str]]) -> None:
-    """Draw each suppressed (month, series) cell rather than leave it out: a mark at the month, the series and
-    the reason on hover."""
+def _mark_suppressed(fig: go.Figure, cells: list[tuple[str, str]], *, horizontal: bool = False) -> None:
+    """Draw each suppressed (month, series) cell rather than leave it out: a mark at the month (on y for a
+    ``horizontal`` chart), the series and the reason on hover."""
     if cells:
-        fig.add_scatter(x=[m for m, _ in cells], y=[0] * len(cells), mode="markers",
+        at, zero = [m for m, _ in cells], [0] * len(cells)
+        fig.add_scatter(x=zero if horizontal else at, y=at if horizontal else zero, mode="markers",
                         marker={"symbol": "x", "size": 10, "color": "#6c757d"}, name="suppressed",
                         hovertext=[f"{series}: suppressed (fewer than 11 people, or it would reveal such a cell)"
                                    for _, series in cells], hoverinfo="text")
@@ -406,6 +409,76 @@ def utilization_chart(scope, start, end, employer):
     if months:
         ui.mark_runout(fig, *zip(*months, strict=True))
     return ui.graph(fig, "employer-utilization")
+
+
+TIER_NAMES = {"EMP": "employee", "ESP": "employee + spouse", "ECH": "employee + children", "FAM": "family",
+              "IND": "individual", "E1D": "employee + 1", "TWO": "two-party"}
+
+
+@callback(Output("employer-enrollment-box", "children"), *FILTERS, audience="employer")
+def enrollment_section(scope, start, end, employer):
+    """Enrollment detail (issue 13 item 5): members by age band and gender at the period's end, members by coverage
+    tier over time, dependents per subscriber by month, and adds and terms by month."""
+    demo = _run("demographics", scope, start, end, employer).frame
+    if demo.empty:
+        return dbc.Alert("No enrollment for this selection.", color="info")
+    last = demo[demo["month"] == demo["month"].max()]
+    pyramid = go.Figure()
+    hidden = []
+    bands = list(dict.fromkeys(last["age_band"]))
+    for gender, sign in (("female", -1), ("male", 1)):
+        cells = last[last["gender"] == gender].groupby("age_band", sort=False)["members"].agg(_published_sum)
+        values = [cells.get(b) for b in bands]
+        pyramid.add_bar(y=bands, x=[None if v is None or pd.isna(v) else sign * float(v) for v in values],
+                        name=gender, orientation="h", customdata=[None if v is None or pd.isna(v) else float(v)
+                                                                  for v in values],
+                        hovertemplate="%{y}: %{customdata:,.0f}<extra>" + gender + "</extra>")
+        hidden += [(b, gender) for b, v in zip(bands, values, strict=True) if v is None or pd.isna(v)]
+    _mark_suppressed(pyramid, hidden, horizontal=True)
+    pyramid.update_layout(barmode="relative")
+    ui.style_figure(pyramid, f"Members by age and gender, {last['month'].iloc[0]}", horizontal=True)
+    widest = max([abs(x) for t in pyramid.data if t.type == "bar" for x in t.x if x is not None] or [1])
+    ticks = [round(widest * k / 2) for k in (-2, -1, 0, 1, 2)]
+    pyramid.update_xaxes(tickprefix="", tickvals=ticks, ticktext=[f"{abs(t):,}" for t in ticks], title=None)
+    pyramid.update_yaxes(categoryorder="array", categoryarray=bands)
+
+    enrolled = _run("enrollment", scope, start, end, employer).frame
+    by_tier = enrolled.groupby(["month", "tier"], sort=True).agg(members=("members", _published_sum)).reset_index()
+    tiers = go.Figure()
+    for tier, rows in by_tier.groupby("tier", sort=True):
+        tiers.add_bar(x=rows["month"].tolist(), y=[None if pd.isna(v) else float(v) for v in rows["members"]],
+                      name=TIER_NAMES.get(tier, tier))
+    _mark_suppressed(tiers, [(r.month, TIER_NAMES.get(r.tier, r.tier)) for r in by_tier.itertuples()
+                             if pd.isna(r.members)])
+    tiers.update_layout(barmode="stack")
+    ui.style_figure(tiers, "Members by coverage tier")
+    tiers.update_yaxes(tickprefix="", tickformat=",")
+
+    def by_month(measure: str) -> pd.DataFrame:  # the builder's monthly series: one definition of each measure
+        return run_report("builder", scope=scope, engine=warehouse(), start=start, end=end, employer=employer,
+                          cache=report_cache(), options={"measure": measure, "by": "month", "compare": "none"}).frame
+
+    dependents, adds, terms = by_month("dependents_per_subscriber"), by_month("adds"), by_month("terms")
+    flow = go.Figure()
+    for frame, name, sign in ((adds, "adds", 1), (terms, "terms", -1)):
+        flow.add_bar(x=frame["group"].tolist(), y=[None if pd.isna(v) else sign * float(v) for v in frame["current"]],
+                     name=name)
+    flow.add_scatter(x=dependents["group"].tolist(), name="dependents per subscriber", mode="lines+markers",
+                     y=[None if pd.isna(v) else float(v) for v in dependents["current"]], yaxis="y2")
+    if "suppressed" in adds:
+        _mark_suppressed(flow, [(m, "adds and terms") for m, hidden in zip(adds["group"], adds["suppressed"],
+                                                                           strict=True) if hidden])
+    flow.update_layout(barmode="relative", yaxis2={"overlaying": "y", "side": "right", "showgrid": False,
+                                                   "tickformat": ".2f", "rangemode": "tozero"})
+    ui.style_figure(flow, "Adds, terms and dependents per subscriber")
+    flow.update_yaxes(tickprefix="", tickformat=",")
+    flow.update_layout(yaxis2={"tickformat": ".2f", "title": {"text": "dependents per subscriber"}})
+    return html.Div([
+        html.H5("Enrollment", className="mt-2"),
+        dbc.Row([dbc.Col(ui.graph(pyramid, "employer-demographics"), lg=4),
+                 dbc.Col(ui.graph(tiers, "employer-tiers"), lg=4),
+                 dbc.Col(ui.graph(flow, "employer-enrollment-flow"), lg=4)], className="g-3"),
+    ])
 
 
 for _name, _grid in GRIDS.items():

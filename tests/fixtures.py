@@ -212,6 +212,7 @@ def load_privacy_fixture(engine: Engine) -> None:
     import random
 
     rng = random.Random(11)
+    people = random.Random(12)
     members, lines, rx = [], [], []
     sizes = {"GRPA": (("PPO", "EMP", 24), ("PPO", "ESP", 2), ("PPO", "FAM", 6), ("HMO", "EMP", 14),
                       ("HMO", "ECH", 4)),
@@ -230,6 +231,9 @@ def load_privacy_fixture(engine: Engine) -> None:
                     person = sub if k == 0 else f"{sub}-{k}"
                     relation = "self" if k == 0 else ("spouse" if k == 1 and tier in ("ESP", "FAM") else "child")
                     elig, tier_row = _member(person, sub, relation, group, plan, start, end, tier)
+                    # ages and genders from their own generator, so the claims drawn below stay as they were
+                    elig.update(birth_date=D(people.randint(1955, 2024), people.randint(1, 12), 15),
+                                gender=people.choice(("female", "male")))
                     members.append((elig, tier_row))
     claim = 0
     for elig, _ in members:

@@ -557,6 +557,12 @@ def test_834_termination_reinstatement_and_tier_change(warehouse_url, tmp_path):
     assert rows[("2026-03", "FAM")]["terms"] == 1
     assert rows[("2026-04", "EMP")]["members"] == 1
     assert rows[("2026-04", "EMP")]["adds"] == 0
+    # each 834 maintenance by month, type and reason (in words), as employers see them
+    changes = [(r["month"], r["change"], r["maintenance_reason"], r["reason"], r["people"])
+               for r in report(warehouse_url, "enrollment-changes", "2026-01", "2026-04")]
+    assert changes == [("2026-01", "addition", "28", "initial enrollment", 2),
+                       ("2026-03", "termination", "07", "benefits ended", 1),
+                       ("2026-04", "change", "AI", "no reason given", 1)]
 
     back = enrollment_file(tmp_path, "reinstate.834", "INS*N*01*025*41*A~REF*0F*S100~REF*1L*GRP9~"
                            "NM1*IL*1*ROE*BOB****ZZ*S100-01~HD*025**HLT*PPO GOLD~", "R4")

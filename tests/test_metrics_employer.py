@@ -273,7 +273,8 @@ def test_cost_drivers_hand_worked(engine):
 
 def test_groupers_on_the_warehouse(engine):
     """Condition groups by ICD-10-CM chapter (dots and case ignored, dental apart from digestive, COVID-19 with the
-    infections) and service category 2 inside category 1, computed by the database."""
+    infections), age bands on a month's first day, genders, and service category 2 inside category 1, computed by
+    the database."""
     import sqlalchemy as sa
 
     from dashboard.metrics import groupers as g
@@ -293,6 +294,13 @@ def test_groupers_on_the_warehouse(engine):
                  ("professional", None, "81", "80053", None): "lab",
                  ("professional", None, "12", "E0601", None): "durable medical equipment",
                  ("professional", None, "24", "29881", None): "ambulatory surgery"}
+        ages = {dt.date(2008, 2, 15): "0-17", dt.date(2008, 2, 1): "18-25", dt.date(1961, 3, 2): "55-64",
+                dt.date(1961, 2, 1): "65+", None: "unknown"}  # on 2026-02-01: 17 the day before a birthday
+        for born, band in ages.items():
+            birth = sa.cast(sa.literal(born, sa.Date), sa.Date)  # a typed NULL too
+            assert conn.execute(sa.select(g.age_band(birth, sa.literal(FEB, sa.Date)))).scalar() == band, born
+        for given, expected in {"F": "female", "male": "male", None: "unknown", "X": "other"}.items():
+            assert conn.execute(sa.select(g.gender(sa.literal(given, sa.String)))).scalar() == expected
         for (claim_type, bill, pos, hcpcs, revenue), expected in lines.items():
             args = [sa.literal(v, sa.String) for v in (claim_type, bill, pos, hcpcs, revenue)]
             rank = g.service_category_2_rank(*args)
@@ -342,3 +350,11 @@ def test_builder_options_are_checked(engine):
     out = _builder(engine, user, measure="pmpm_paid", by="month")
     assert out["suppressed"].all()  # the small fixture: only blanks, never a number
     assert out["current"].isna().all()
+
+
+def test_demographics_hand_worked(engine):
+    """Every fixture member is a woman born 1980-01-01: 46 in 2026, so 45-54. GRP1 January: A, B, B2 and C
+    (subscribers A, B, C); February and March: A and C."""
+    out = run(engine, em.demographics)
+    assert [(r.month, r.age_band, r.gender, r.members, r.subscribers) for r in out.itertuples()] == [
+        (JAN, "45-54", "female", 4, 3), (FEB, "45-54", "female", 2, 2), (MAR, "45-54", "female", 2, 2)]

@@ -843,3 +843,26 @@ def test_saved_reports_are_reopened_by_url_shared_within_the_employer_only(app):
     actions = [e["action"] for e in service.audit_entries(db)]
     assert "saved_report.create" in actions
     assert "saved_report.delete" in actions
+
+
+def test_the_enrollment_section_shows_age_tier_and_flow(app):
+    """Issue 13 item 5: members by age band and gender at the period's end (the demographics report: four women
+    of 45-54 in GRP1 in January), members by tier by month, adds and terms, and dependents per subscriber (January:
+    B2 of A, B and C = 1 ÷ 3)."""
+    admin = logged_in(app, "admin")
+    props = component_props(call(admin, app, "employer-enrollment-box.children",
+                                 values_for("employer", E1, **{"employer-to.value": "2026-01"})).get_json())
+    pyramid = props["employer-demographics"]["figure"]
+    women = next(t for t in pyramid["data"] if t["name"] == "female")
+    assert dict(zip(women["y"], women["x"], strict=True)) == {"45-54": -4}
+    assert "2026-01" in pyramid["layout"]["title"]["text"]
+    flow = props["employer-enrollment-flow"]["figure"]["data"]
+    adds = next(t for t in flow if t["name"] == "adds")
+    assert adds["y"][-1] == 3  # A, B and B2 in January
+    dependents = next(t for t in flow if t["name"] == "dependents per subscriber")
+    assert dependents["y"][-1] == pytest.approx(0.33, abs=0.01)
+    tiers = props["employer-tiers"]["figure"]["data"]
+    assert {t["name"] for t in tiers} == {"employee", "employee + spouse"}
+    user = logged_in(app, "employer")  # the small fixture: marks, not numbers
+    props = component_props(call(user, app, "employer-enrollment-box.children", values_for("employer", E1)).get_json())
+    assert any(t.get("name") == "suppressed" for t in props["employer-demographics"]["figure"]["data"])

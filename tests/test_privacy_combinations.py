@@ -269,6 +269,17 @@ def test_no_combination_of_responses_reveals_a_blanked_cell(engine):
                 audit.see(f"hcc {e} {year} {row.band} paid", audit.atom("H", e, year, row.band, "paid"), row.paid)
                 year_paid = audit.add(*[paid(e, m) for m in MONTHS])
                 audit.see_ratio(audit.atom("H", e, year, row.band, "paid"), year_paid, row.pct_of_paid)
+            demographic = run("demographics", subset, period)
+            for (e, mo), rows in demographic.groupby(["employer_id", "month"]):
+                m = _month(mo)
+                for col, whole in (("members", members(e, m)), ("subscribers", subscribers(e, m))):
+                    cells = {r.age_band + r.gender: audit.atom("G", e, m, r.age_band, r.gender, col)
+                             for r in rows.itertuples()}
+                    # what anyone knows: the age and gender cells add up to the month's members (subscribers)
+                    audit.published.append(audit.add(audit.add(*cells.values()), whole, scale=-1.0))
+                    for r in rows.itertuples():
+                        audit.see(f"demographics {e} {m:%Y-%m} {r.age_band} {r.gender} {col}",
+                                  cells[r.age_band + r.gender], getattr(r, col))
             for row in run("spend-outside-enrollment", subset, period).itertuples():
                 e, m = row.employer_id, _month(row.month)
                 for col in ("paid", "allowed", "claims", "members_with_claims"):

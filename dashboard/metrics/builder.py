@@ -44,22 +44,29 @@ MEASURES: dict[str, Measure] = {
                                       12_000),
     "member_months": Measure("Member months", "member_months", None, "number"),
     "average_members": Measure("Average members", "member_months", "months", "number"),
+    "dependents_per_subscriber": Measure("Dependents per subscriber", "dependent_months", "subscriber_months",
+                                         "number"),
+    "adds": Measure("Adds (members whose coverage began)", "adds", None, "number"),
+    "terms": Measure("Terms (members whose coverage ended)", "terms", None, "number"),
 }
 GROUPINGS = {"month": "Month", "quarter": "Quarter", "service_category": "Service category",
              "condition_group": "Condition group", "plan": "Plan", "tier": "Coverage tier"}
 COMPARISONS = {"prior": "the period of equal length before", "year": "the same months a year earlier",
                "none": "no comparison"}
 MONEY = ("paid", "allowed")
-ENROLLMENT_MEASURES = ("member_months", "average_members")
+ENROLLMENT_MEASURES = ("member_months", "average_members", "dependents_per_subscriber")
 # which groupings carry each kind of measure
 SUPPORTS = {"money": ("month", "quarter", "service_category", "condition_group"),
-            "events": ("month", "quarter"), "enrollment": ("month", "quarter", "plan", "tier")}
+            "events": ("month", "quarter"), "enrollment": ("month", "quarter", "plan", "tier"),
+            "flow": ("month", "quarter")}
 COLUMNS = ("employer_id", "measure", "by", "group", "label", "current", "numerator", "denominator", "period",
            "base_group", "base", "base_period", "change", "change_pct")
 
 
 def kind(measure: str) -> str:
     m = MEASURES[measure]
+    if measure in ("adds", "terms"):
+        return "flow"
     if measure in ENROLLMENT_MEASURES:
         return "enrollment"
     return "events" if m.numerator.startswith("events:") else "money"
@@ -106,18 +113,25 @@ def _cells(f: Filters, frames: ViewerFrames, measure: str, by: str) -> tuple[dic
     if by in ("month", "quarter"):  # every month of the period is a row, "no data" where nothing is known
         for month in _months(f):
             out.setdefault(group_of(month), {})
-    if kind(measure) == "enrollment":
+    if kind(measure) == "flow":  # the month's adds and terms, published together or not at all
+        for row in frames("enrollment-flow", f).itertuples(index=False):
+            add(group_of(_month_key(row.month)), m.numerator, getattr(row, m.numerator))
+    elif kind(measure) == "enrollment":
         if by in ("month", "quarter"):
             for row in totals.itertuples(index=False):
                 add(group_of(row.month), "member_months", row.member_months)
+                add(group_of(row.month), "subscriber_months", row.subscriber_months)
+                add(group_of(row.month), "dependent_months", _difference(row.member_months, row.subscriber_months))
                 add(group_of(row.month), "months", 1)
         else:
             enrollment = frames("enrollment", f)
             for row in enrollment.itertuples(index=False):
                 add(getattr(row, by), "member_months", row.member_months)
+                add(getattr(row, by), "subscriber_months", row.subscribers)
+                add(getattr(row, by), "dependent_months", _difference(row.member_months, row.subscribers))
             for group in out:  # the average over the period's months
                 out[group]["months"] = [f.months]
-            absent = {"member_months": 0, "months": f.months}
+            absent = {"member_months": 0, "subscriber_months": 0, "dependent_months": 0, "months": f.months}
     else:
         # denominators: the member (subscriber) months of the employer-months with claims data
         keep = [(e, mo) in covered for e, mo in zip(totals["employer_id"], totals["month"], strict=True)]
@@ -159,6 +173,11 @@ def _cells(f: Filters, frames: ViewerFrames, measure: str, by: str) -> tuple[dic
         if "member_months" in parts and kind(measure) != "enrollment":
             parts.setdefault(m.numerator, 0)
     return sums, absent
+
+
+def _difference(whole: object, part: object) -> object:
+    """whole − part of two published counts (blank when either is)."""
+    return None if not known(whole) or not known(part) else whole - part
 
 
 def _months(f: Filters) -> list[str]:

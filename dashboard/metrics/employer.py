@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from dashboard.metrics import definitions as d
+from dashboard.metrics import groupers as g
 from dashboard.metrics._query import fetch, ratio
 from dashboard.metrics.filters import Filters, add_months, months_between
 from dashboard.metrics.kpis import KPIS, with_kpis
@@ -378,3 +379,38 @@ def cost_driver_cells(conn: Connection, f: Filters) -> pd.DataFrame:
     out = fetch(conn, q, [*KEY, "dimension", "value", "parent", "label", "paid", "allowed", "claims",
                           "members_with_claims"])
     return _ints(out, ("claims", "members_with_claims")).reset_index(drop=True)
+
+
+def demographics(conn: Connection, f: Filters) -> pd.DataFrame:
+    """Members and subscribers enrolled per employer, month, age band (age on the month's first day) and gender,
+    and the dependents (members who are not subscribers). Source: Tuva member_months; carriers' employer
+    reports (age/gender mix)."""
+    dm = sem.source(sem.mart_demographic_month)
+    q = (sa.select(dm.c.employer_id, dm.c.month, dm.c.age_band, dm.c.gender, dm.c.members, dm.c.subscribers)
+         .where(m.within(dm.c.employer_id, f.employer_ids), _in_months(dm.c.month, f)))
+    out = _ints(fetch(conn, q, [*KEY, "age_band", "gender", "members", "subscribers"]), ("members", "subscribers"))
+    bands = {name: i for i, (name, *_rest) in enumerate((*g.AGE_BANDS, ("unknown",)))}
+    genders = {name: i for i, name in enumerate(g.GENDERS)}
+    out["_order"] = out["age_band"].map(bands).fillna(99) * 10 + out["gender"].map(genders).fillna(9)
+    return out.sort_values([*KEY, "_order"]).drop(columns="_order").reset_index(drop=True)
+
+
+def enrollment_changes(conn: Connection, f: Filters) -> pd.DataFrame:
+    """834 maintenances per employer, month of their effective date, type (INS03: addition, termination, change,
+    reinstatement, audit) and reason (INS04, in words): the people each concerned. Only 834 loads record these;
+    Tuva eligibility loads have spans, whose adds and terms are in :func:`enrollment`. Source: X12 834 INS."""
+    ch = sem.source(sem.mart_enrollment_change_month)
+    q = (sa.select(ch.c.employer_id, ch.c.month, ch.c.maintenance_type, ch.c.maintenance_reason, ch.c.people)
+         .where(m.within(ch.c.employer_id, f.employer_ids), _in_months(ch.c.month, f))
+         .order_by(ch.c.employer_id, ch.c.month, ch.c.maintenance_type, ch.c.maintenance_reason))
+    out = _ints(fetch(conn, q, [*KEY, "maintenance_type", "maintenance_reason", "people"]), ("people",))
+    out.insert(3, "change", [g.MAINTENANCE_TYPES.get(t, t) for t in out["maintenance_type"]])
+    out["reason"] = [g.maintenance_reason(r) for r in out["maintenance_reason"]]
+    return out.reset_index(drop=True)
+
+
+def enrollment_flow(conn: Connection, f: Filters) -> pd.DataFrame:
+    """Adds and terms per employer and month over every plan and tier (the month's totals of :func:`enrollment`).
+    Source: 834 INS03 add/terminate semantics, as enrollment."""
+    out = enrollment(conn, f)
+    return out.groupby(KEY, as_index=False)[["adds", "terms"]].sum().sort_values(KEY).reset_index(drop=True)

@@ -11,6 +11,10 @@
   ICD-10-CM tabular list (CDC/CMS, public domain); we do not ship CCSR's 500-odd category file.
 * **Place of service**: the CMS place-of-service code of a professional claim (public domain code set);
   institutional (UB-04) claims have none and group as "facility claim".
+* **Age band and gender** of an enrolled member in a month: age on the month's first day, in the bands carriers'
+  employer reports use; gender as the eligibility file gives it (female, male, other, unknown).
+* **834 maintenance**: what an enrollment change was (INS03) and why (INS04), in this project's own words (X12's
+  descriptions are licensed and not shipped).
 """
 
 from __future__ import annotations
@@ -125,3 +129,46 @@ def place_of_service_name(code: str | None) -> str:
     if code == PHARMACY_PLACE[0]:
         return PHARMACY_PLACE[1]
     return PLACES_OF_SERVICE.get(code or "", f"Place of service {code}" if code else "Not recorded")
+
+
+AGE_BANDS = (("0-17", 0, 17), ("18-25", 18, 25), ("26-34", 26, 34), ("35-44", 35, 44), ("45-54", 45, 54),
+             ("55-64", 55, 64), ("65+", 65, None))
+GENDERS = ("female", "male", "other", "unknown")
+
+
+def age_band(birth_date: ColumnElement, on: ColumnElement) -> ColumnElement:
+    """The band of the age on ``on`` (a month's first day): whole years, less one before the birthday."""
+    years = sa.extract("year", on) - sa.extract("year", birth_date)
+    before_birthday = sa.or_(sa.extract("month", birth_date) > sa.extract("month", on),
+                             sa.and_(sa.extract("month", birth_date) == sa.extract("month", on),
+                                     sa.extract("day", birth_date) > sa.extract("day", on)))
+    age = years - sa.case((before_birthday, 1), else_=0)
+    return sa.case((birth_date.is_(None), "unknown"),
+                   *[(age <= high, name) for name, _, high in AGE_BANDS if high is not None], else_=AGE_BANDS[-1][0])
+
+
+def gender(value: ColumnElement) -> ColumnElement:
+    text = sa.func.lower(sa.func.trim(value))
+    return sa.case((text.in_(("female", "f")), "female"), (text.in_(("male", "m")), "male"),
+                   (sa.or_(value.is_(None), text.in_(("", "unknown", "u"))), "unknown"), else_="other")
+
+
+# 834 INS03 (HD01): what a maintenance did
+MAINTENANCE_TYPES = {"001": "change", "021": "addition", "024": "termination", "025": "reinstatement",
+                     "030": "audit or compare"}
+# 834 INS04: why (the common codes; any other reads as "other reason")
+MAINTENANCE_REASONS = {
+    "01": "divorce", "02": "birth", "03": "death", "04": "retirement", "05": "adoption", "06": "strike",
+    "07": "benefits ended", "08": "employment ended", "09": "COBRA", "10": "COBRA premium paid",
+    "11": "surviving spouse", "14": "voluntary withdrawal", "15": "primary care provider changed", "16": "quit",
+    "17": "dismissed", "18": "suspended", "20": "active", "21": "disability", "22": "plan changed",
+    "25": "identifying data changed", "26": "coverage declined", "27": "pre-enrollment", "28": "initial enrollment",
+    "29": "benefits selected", "31": "legal separation", "32": "marriage", "33": "personnel data",
+    "37": "leave of absence with benefits", "38": "leave of absence without benefits", "39": "lay-off with benefits",
+    "40": "lay-off without benefits", "41": "re-enrollment", "43": "location changed", "AI": "no reason given",
+    "XN": "notification only", "XT": "transfer",
+}
+
+
+def maintenance_reason(code: str | None) -> str:
+    return "no reason given" if not code else MAINTENANCE_REASONS.get(code, "other reason")

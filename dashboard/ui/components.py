@@ -19,6 +19,11 @@ from dashboard.ui import registry
 # deep-copies a named template into every figure it makes (about 50 ms a chart, most of a warm page).
 pio.templates.default = None
 TEMPLATE = pio.templates["plotly_white"].to_plotly_json()
+# only what the product draws (bars, lines, funnels on x/y axes): the rest of plotly_white (maps, 3-D, polar, …)
+# would ride along in every chart of every response
+TEMPLATE["data"] = {k: v for k, v in TEMPLATE["data"].items() if k in ("bar", "scatter")}
+TEMPLATE["layout"] = {k: v for k, v in TEMPLATE["layout"].items()
+                      if k not in ("geo", "polar", "ternary", "scene", "mapbox", "map", "coloraxis")}
 
 SUPPRESSED = "suppressed"  # a small cell, or a total that would reveal one
 NO_DATA = "no data"  # nothing is known (no claims data for the months), which is not zero

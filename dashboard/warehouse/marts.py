@@ -259,6 +259,7 @@ def int_member_month(employer_ids: Sequence[str] | None) -> Select:
             sa.func.coalesce(t.c.tier_code, "unknown").label("tier"),
             d.is_subscriber(e.c.subscriber_relation, e.c.member_id, e.c.subscriber_id).label("is_subscriber"),
             c.c.month_start.label("month"),
+            g.age_band(e.c.birth_date, c.c.month_start).label("age_band"), g.gender(e.c.gender).label("gender"),
         )
         .select_from(e)
         .join(c, sa.and_(e.c.enrollment_start_date <= c.c.month_end,

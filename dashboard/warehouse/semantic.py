@@ -269,6 +269,23 @@ mart_cost_driver_month = Table(
 )
 sa.Index("ix_mart_cost_driver_month", mart_cost_driver_month.c.employer_id, mart_cost_driver_month.c.month)
 
+mart_demographic_month = Table(
+    "mart_demographic_month", metadata,
+    Column("employer_id", String, nullable=False), Column("month", Date, nullable=False),
+    Column("age_band", String, nullable=False), Column("gender", String, nullable=False),
+    _count("members"), _count("subscribers"),
+)
+sa.Index("ix_mart_demographic_month", mart_demographic_month.c.employer_id, mart_demographic_month.c.month)
+
+mart_enrollment_change_month = Table(
+    "mart_enrollment_change_month", metadata,
+    Column("employer_id", String, nullable=False), Column("month", Date, nullable=False),
+    Column("maintenance_type", String, nullable=False), Column("maintenance_reason", String, nullable=False),
+    _count("people"),
+)
+sa.Index("ix_mart_enrollment_change_month", mart_enrollment_change_month.c.employer_id,
+         mart_enrollment_change_month.c.month)
+
 mart_member_month = Table(
     "mart_member_month", metadata,
     Column("employer_id", String, nullable=False), Column("person_id", String, nullable=False),
@@ -318,7 +335,7 @@ mart_utilization_month = Table(
 
 # The horizon the marts were last built to (months a later load adds are added for every tenant), and the
 # version of their definitions: marts built by another version are refused until `dashboard marts refresh`.
-MARTS_VERSION = 15  # 15: mart_member_claim's cost-driver groupings, mart_cost_driver_month
+MARTS_VERSION = 16  # 15: cost-driver groupings, mart_cost_driver_month; 16: demographics, 834 changes
 mart_state = Table("mart_state", metadata, Column("horizon", Date), Column("version", Integer))
 
 
@@ -882,6 +899,29 @@ def _enrollment_month(ids: Ids, *, window: Window) -> Select:
     return _sum_parts(("employer_id", "month", "plan", "tier"), names, [counts, changes])
 
 
+def _demographic_month(ids: Ids, *, window: Window) -> Select:
+    """Grain: employer × month × age band × gender (dashboard.metrics.groupers); members and subscribers
+    enrolled in the month (any overlap, as member months)."""
+    mm = m.int_member_month(ids).subquery("mm")
+    return (sa.select(mm.c.employer_id, mm.c.month, mm.c.age_band, mm.c.gender,
+                      sa.func.count(sa.distinct(mm.c.person_id)).label("members"),
+                      sa.func.count(sa.distinct(sa.case((mm.c.is_subscriber, mm.c.person_id)))).label("subscribers"))
+            .where(window.bound(mm.c.month))
+            .group_by(mm.c.employer_id, mm.c.month, mm.c.age_band, mm.c.gender))
+
+
+def _enrollment_change_month(ids: Ids, *, window: Window) -> Select:
+    """Grain: employer × month of the change's effective date × 834 maintenance type (INS03) × reason (INS04, ''
+    when none was given); the people it concerned. Only 834 loads record these."""
+    ch = s.enrollment_change
+    month = m.month_of(ch.c.effective_date)
+    reason = sa.func.coalesce(ch.c.maintenance_reason, "")
+    return (sa.select(ch.c.employer_id, month.label("month"), ch.c.maintenance_type, reason.label("maintenance_reason"),
+                      sa.func.count(sa.distinct(ch.c.person_id)).label("people"))
+            .where(ch.c.effective_date.is_not(None), m.within(ch.c.employer_id, ids))
+            .group_by(ch.c.employer_id, month, ch.c.maintenance_type, reason))
+
+
 def _employer_month(ids: Ids, *, window: Window) -> Select:
     """Grain: employer × month; member and subscriber months, paid and allowed in enrolled months and the
     people with those claims: the parts every period total is summed from."""
@@ -1099,6 +1139,8 @@ MARTS: dict[str, Mart] = {mart.table.name: mart for mart in (
     Mart(mart_utilization_month, "employer", _utilization_month),
     Mart(mart_high_cost_year, "employer", _high_cost_year),
     Mart(mart_enrollment_month, "employer", _enrollment_month, extend=_enrollment_month),
+    Mart(mart_demographic_month, "employer", _demographic_month, extend=_demographic_month),
+    Mart(mart_enrollment_change_month, "employer", _enrollment_change_month),
     Mart(mart_employer_month, "employer", _employer_month, extend=_employer_month_enrollment_only),
 )}
 
