@@ -12,6 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, dcc, html
 
+from dashboard.errors import BadInput
 from dashboard.metrics import employer_trend as et
 from dashboard.metrics.kpis import KPIS
 from dashboard.reports import get_report, run_report
@@ -50,7 +51,7 @@ def layout(scope, **query):
                         type="default", delay_show=300),
             html.Div([
                 html.H5("What drives cost", className="mt-2 mb-1"),
-                dbc.RadioItems(id="employer-driver-dimension", inline=True, value="condition_group",
+                dbc.RadioItems(id="employer-driver-dimension", inline=True, value=_drivers(query),
                                options=[{"label": label, "value": value} for value, label in DRIVER_DIMENSIONS.items()],
                                className="mb-2 small"),
                 dcc.Loading(html.Div(id="employer-drivers-box", style={"minHeight": "320px"}), type="default",
@@ -69,7 +70,15 @@ def layout(scope, **query):
 
 
 page(__name__, path="/employer", title="Employers", audience="employer", layout=layout, order=20)
-ui.keep_filters_in_url("employer", entity="employer")
+ui.keep_filters_in_url("employer", entity="employer", extra={"drivers": "employer-driver-dimension"})
+
+
+def _drivers(query: dict) -> str:
+    """The cost-driver grouping a bookmarked URL names (?drivers=place_of_service), else condition groups."""
+    value = query.get("drivers") or "condition_group"
+    if value not in DRIVER_DIMENSIONS:
+        raise BadInput(f"drivers must be one of {', '.join(DRIVER_DIMENSIONS)}, got {value!r}")
+    return value
 
 
 def _value(frame, column, fmt):
@@ -263,6 +272,16 @@ def monthly_pmpm(completion: pd.DataFrame) -> pd.DataFrame:
     return sums
 
 
+def shade_base(fig: go.Figure, months: list[tuple], *, start, label: str) -> None:
+    """Shade the base period: the months (of runout_months, in order on the category axis) before ``start``."""
+    base_months = [m for m, *_ in months if m < f"{start:%Y-%m}"]
+    if base_months:
+        fig.add_shape(type="rect", xref="x", yref="paper", x0=-0.5, x1=len(base_months) - 0.5, y0=0, y1=1,
+                      fillcolor="#0d6efd", opacity=0.08, line_width=0, layer="below")
+        fig.add_annotation(x=base_months[0], xref="x", y=0.98, yref="paper", xanchor="left", yanchor="top",
+                           text=label, showarrow=False, font={"size": 10})
+
+
 @callback(Output("employer-trend-box", "children"), *FILTERS, audience="employer")
 def trend_section(scope, start, end, employer):
     """Current period against its base (issue 13 item 2): the headline measures side by side, PMPM by month over
@@ -282,12 +301,7 @@ def trend_section(scope, start, end, employer):
     months = runout_months(history)
     if months:
         ui.mark_runout(line, *zip(*months, strict=True))
-    base_months = [m for m, *_ in months if m < f"{result.filters.start:%Y-%m}"]
-    if base_months:  # the base period shaded, its months first on the category axis
-        line.add_shape(type="rect", xref="x", yref="paper", x0=-0.5, x1=len(base_months) - 0.5, y0=0, y1=1,
-                       fillcolor="#0d6efd", opacity=0.08, line_width=0, layer="below")
-        line.add_annotation(x=base_months[0], xref="x", y=0.98, yref="paper", xanchor="left", yanchor="top",
-                            text=f"base {trend['base_period'].iloc[0]}", showarrow=False, font={"size": 10})
+    shade_base(line, months, start=result.filters.start, label=f"base {trend['base_period'].iloc[0]}")
     ui.style_figure(line, "PMPM paid by month, base period shaded")
     rows = _selection_rows(trend)
     cats = rows[(rows["measure"] == "pmpm_paid") & ~rows["category"].isin(("total", "medical"))]
@@ -385,11 +399,14 @@ def per_1000_by_measure(utilization: pd.DataFrame, completion: pd.DataFrame) -> 
 @callback(Output("employer-utilization-box", "children"), *FILTERS, audience="employer")
 def utilization_chart(scope, start, end, employer):
     """ER visits, admissions, office visits and prescriptions per 1,000 by month (issue 13 item 4): lines over the
-    selection, suppressed months marked, run-out shaded as on the PMPM chart."""
-    util = _run("utilization", scope, start, end, employer).frame
-    if util.empty:
+    selection through the base period and the period, the base shaded, suppressed months marked, run-out shaded as
+    on the PMPM chart (the base's and the period's rates side by side are in the trend table)."""
+    period = _run("utilization", scope, start, end, employer)
+    if period.frame.empty:
         return ui.graph(ui.empty_figure("No utilization in this period"), "employer-utilization")
-    completion = _run("claims-completion", scope, start, end, employer).frame
+    base = et.base_period(period.filters)
+    util = _run("utilization", scope, f"{base.start:%Y-%m}", end, employer).frame
+    completion = _run("claims-completion", scope, f"{base.start:%Y-%m}", end, employer).frame
     sums = per_1000_by_measure(util, completion)
     fig = go.Figure()
     suppressed = []
@@ -408,6 +425,7 @@ def utilization_chart(scope, start, end, employer):
     months = runout_months(completion)
     if months:
         ui.mark_runout(fig, *zip(*months, strict=True))
+    shade_base(fig, months, start=period.filters.start, label=f"base {base.start:%Y-%m}..{base.end:%Y-%m}")
     return ui.graph(fig, "employer-utilization")
 
 

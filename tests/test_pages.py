@@ -772,6 +772,10 @@ def test_the_cost_driver_section_shows_a_grouping_against_its_base(app):
     # a dimension that is not one of the page's is the default, not an error or another report's data
     bad = values_for("employer", E1, **{"employer-driver-dimension.value": "person_id"})
     assert "condition group" in _text(call(user, app, "employer-drivers-box.children", bad).get_json())
+    # the grouping is kept in the URL: a bookmark opens on it, and a grouping that is not one reads as bad input
+    page = _routed(user, app, "/employer", "?drivers=place_of_service")
+    assert page["employer-driver-dimension"]["value"] == "place_of_service"
+    assert "drivers must be one of" in _routed(user, app, "/employer", "?drivers=person_id")["no-access"]["children"]
 
 
 # --- the report builder and saved reports (issue 13 item 6) ----------------------------------------------------
