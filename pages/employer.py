@@ -372,6 +372,10 @@ def drivers_section(scope, start, end, employer, dimension):
                   y=[None if pd.isna(v) else float(v) for v in hcc["share_of_paid"]], name="share of paid",
                   text=["" if pd.isna(v) else f"{v:.0%}" for v in hcc["share_of_paid"]], textposition="outside",
                   hovertext=hcc["label"].tolist(), hoverinfo="text+y")
+    if "suppressed" in hcc:
+        _mark_suppressed(share, [(f"{year}*" if part else year, "members over $50k")
+                                 for year, part, hidden in zip(hcc["value"], partial, hcc["suppressed"], strict=True)
+                                 if hidden])
     if any(partial):
         share.add_annotation(text="* part of the year has claims data", showarrow=False, xref="paper", yref="paper",
                              x=0, y=-0.25, xanchor="left", font={"size": 10})

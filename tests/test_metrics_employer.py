@@ -350,6 +350,11 @@ def test_builder_options_are_checked(engine):
     out = _builder(engine, user, measure="pmpm_paid", by="month")
     assert out["suppressed"].all()  # the small fixture: only blanks, never a number
     assert out["current"].isna().all()
+    # and in the cost drivers a blank says it is suppressed (not "no data", which reads the same in a frame)
+    drivers = reports.run_report("cost-drivers", scope=user, engine=engine, start="2026-02", end="2026-03").frame
+    blank = drivers[drivers["pmpm_paid"].isna()]
+    assert len(blank)
+    assert blank["suppressed"].all()
 
 
 def test_demographics_hand_worked(engine):

@@ -130,10 +130,11 @@ def cost_drivers(f: Filters, frames: ViewerFrames, *, deidentified: bool) -> pd.
                          "pmpm_change_pct": (float(pmpm) - float(base_pmpm)) / float(base_pmpm)
                          if both and base_pmpm else None})
     rows += _high_cost_rows(f, base, frames, employers)
-    out = pd.DataFrame(rows, columns=list(COLUMNS))
     values = ("paid", "member_months", "pmpm_paid", "share_of_paid", "claims", "base_paid", "base_pmpm_paid")
-    if deidentified:
-        out["suppressed"] = [any(v is None for v in row) for row in out[list(values)].itertuples(index=False)]
+    if deidentified:  # before the frame is made: it would read a blanked None as NaN, like "no data"
+        for row in rows:
+            row["suppressed"] = any(row.get(v, NO_DATA) is None for v in values)
+    out = pd.DataFrame(rows, columns=[*COLUMNS, *(["suppressed"] if deidentified else [])])
     for col in values:
         out[col] = [float(v) if known(v) else None for v in out[col]]
     order = {d: i for i, d in enumerate(DIMENSIONS)}
