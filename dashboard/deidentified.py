@@ -329,11 +329,16 @@ def _cost_drivers(f: Filters, raw: RawFrames) -> pd.DataFrame:
 COST_DRIVERS = Protection(SuppressionRule(counts={}), _cost_drivers)
 
 
+DEMOGRAPHICS = Protection(DEMOGRAPHIC_RULE, lambda f, raw: suppress(raw("demographics", f), DEMOGRAPHIC_RULE))
+ENROLLMENT_CHANGES = Protection(ENROLLMENT_CHANGE_RULE,
+                                lambda f, raw: suppress(raw("enrollment-changes", f), ENROLLMENT_CHANGE_RULE))
+
 _BUILDER_FRAMES = {"claims-completion": COMPLETION, "month-totals": Protection(MONTH_TOTALS_RULE, _month_totals),
                    "enrollment": ENROLLMENT, "spend": SPEND, "utilization": UTILIZATION,
                    "cost-driver-cells": _COST_DRIVER_CELLS,
                    "enrollment-flow": Protection(FLOW_RULE, lambda f, raw: suppress(raw("enrollment-flow", f),
-                                                                                     FLOW_RULE))}
+                                                                                     FLOW_RULE)),
+                   "demographics": DEMOGRAPHICS}
 
 
 def _builder(f: Filters, raw: RawFrames) -> pd.DataFrame:
@@ -341,8 +346,3 @@ def _builder(f: Filters, raw: RawFrames) -> pd.DataFrame:
 
 
 BUILDER = Protection(SuppressionRule(counts={}), _builder)
-
-
-DEMOGRAPHICS = Protection(DEMOGRAPHIC_RULE, lambda f, raw: suppress(raw("demographics", f), DEMOGRAPHIC_RULE))
-ENROLLMENT_CHANGES = Protection(ENROLLMENT_CHANGE_RULE,
-                                lambda f, raw: suppress(raw("enrollment-changes", f), ENROLLMENT_CHANGE_RULE))

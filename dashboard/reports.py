@@ -237,7 +237,7 @@ _ADMIN_FRAMES: dict[str, Callable[[Connection, Filters], pd.DataFrame]] = {
     "employer-summary": em.employer_summary, "spend": em.spend, "utilization": em.utilization,
     "claims-completion": em.claims_completion, "cost-driver-cells": em.cost_driver_cells,
     "high-cost-claimants": em.high_cost_claimants, "month-totals": em.month_totals, "enrollment": em.enrollment,
-    "enrollment-flow": em.enrollment_flow,
+    "enrollment-flow": em.enrollment_flow, "demographics": em.demographics,
 }
 
 

@@ -332,6 +332,11 @@ def test_builder_hand_worked(engine):
     tier = _builder(engine, measure="average_members", by="tier")
     assert tier.loc["EMP", ["current", "base"]].tolist() == [3, 2]
     assert tier.loc["ESP", ["current", "base"]].tolist() == [0, 1]
+    # everyone is a woman of 45-54: by age band (or gender) the same members, (4 + 2) ÷ 2 against (1 + 5) ÷ 2
+    assert _builder(engine, measure="average_members", by="age_band").loc["45-54", ["current", "base"]].tolist() == \
+        [3, 3]
+    # B2, the one dependent, over December's C and January's A, B, C and D: 1 ÷ 5
+    assert _builder(engine, measure="dependents_per_subscriber", by="gender").loc["female", "base"] == 0.2
     year = _builder(engine, measure="office_visits_per_1000", by="quarter", compare="year")
     assert year.loc["2026-Q1", ["current", "base_group"]].tolist() == [0, "2025-Q1"]
     assert pd.isna(year.loc["2026-Q1", "base"])  # nobody enrolled a year earlier: no data, not 0

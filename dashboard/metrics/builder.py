@@ -5,7 +5,8 @@ Every figure is a sum of the cells the viewer is shown (for an employer user the
 :mod:`dashboard.deidentified`, as :mod:`dashboard.metrics.employer_trend`), then a ratio; money and events are
 summed over the months with claims data only ("no data" is not zero). A measure is offered by the groupings
 whose cells carry it: money by month, quarter, service category and condition group; events by month and
-quarter; enrollment by month, quarter, plan and tier (the warehouse keeps no spend by plan or tier).
+quarter; enrollment by month, quarter, plan, tier, age band and gender (the warehouse keeps no spend by plan,
+tier or age).
 """
 
 from __future__ import annotations
@@ -50,14 +51,15 @@ MEASURES: dict[str, Measure] = {
     "terms": Measure("Terms (members whose coverage ended)", "terms", None, "number"),
 }
 GROUPINGS = {"month": "Month", "quarter": "Quarter", "service_category": "Service category",
-             "condition_group": "Condition group", "plan": "Plan", "tier": "Coverage tier"}
+             "condition_group": "Condition group", "plan": "Plan", "tier": "Coverage tier", "age_band": "Age band",
+             "gender": "Gender"}
 COMPARISONS = {"prior": "the period of equal length before", "year": "the same months a year earlier",
                "none": "no comparison"}
 MONEY = ("paid", "allowed")
 ENROLLMENT_MEASURES = ("member_months", "average_members", "dependents_per_subscriber")
 # which groupings carry each kind of measure
 SUPPORTS = {"money": ("month", "quarter", "service_category", "condition_group"),
-            "events": ("month", "quarter"), "enrollment": ("month", "quarter", "plan", "tier"),
+            "events": ("month", "quarter"), "enrollment": ("month", "quarter", "plan", "tier", "age_band", "gender"),
             "flow": ("month", "quarter")}
 COLUMNS = ("employer_id", "measure", "by", "group", "label", "current", "numerator", "denominator", "period",
            "base_group", "base", "base_period", "change", "change_pct")
@@ -123,12 +125,13 @@ def _cells(f: Filters, frames: ViewerFrames, measure: str, by: str) -> tuple[dic
                 add(group_of(row.month), "subscriber_months", row.subscriber_months)
                 add(group_of(row.month), "dependent_months", _difference(row.member_months, row.subscriber_months))
                 add(group_of(row.month), "months", 1)
-        else:
-            enrollment = frames("enrollment", f)
-            for row in enrollment.itertuples(index=False):
-                add(getattr(row, by), "member_months", row.member_months)
+        else:  # plan and tier from the enrollment grid, age band and gender from the demographic one
+            cells = frames("enrollment" if by in ("plan", "tier") else "demographics", f)
+            for row in cells.itertuples(index=False):
+                members = row.member_months if by in ("plan", "tier") else row.members
+                add(getattr(row, by), "member_months", members)
                 add(getattr(row, by), "subscriber_months", row.subscribers)
-                add(getattr(row, by), "dependent_months", _difference(row.member_months, row.subscribers))
+                add(getattr(row, by), "dependent_months", _difference(members, row.subscribers))
             for group in out:  # the average over the period's months
                 out[group]["months"] = [f.months]
             absent = {"member_months": 0, "subscriber_months": 0, "dependent_months": 0, "months": f.months}
@@ -194,6 +197,9 @@ def _shifted(group: str, by: str, months: int) -> str:
 def _ordered(sums: dict, by: str) -> list:
     if by in ("month", "quarter", "plan", "tier"):
         return sorted(sums)
+    if by in ("age_band", "gender"):
+        order = {name: i for i, name in enumerate([b[0] for b in g.AGE_BANDS] + list(g.GENDERS))}
+        return sorted(sums, key=lambda k: (order.get(k, len(order)), k))
     if by == "condition_group":
         order = {code: i for i, (code, *_rest) in enumerate(g.CONDITION_GROUPS)}
     else:
