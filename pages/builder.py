@@ -161,6 +161,12 @@ def result(scope, start, end, employer, measure, by, compare):
     ui.style_figure(fig, f"{m.label} by {rb.GROUPINGS[by].lower()}" + (" · ✕ suppressed" if len(hidden) else ""))
     if m.unit != "money":
         fig.update_yaxes(tickprefix="", tickformat=",")
+    if by == "month" and rb.kind(measure) in ("money", "events"):  # a month still in run-out says so
+        completion = run_report("claims-completion", scope=scope, engine=warehouse(), start=start, end=end,
+                                employer=employer, cache=report_cache()).frame
+        months = ui.runout_months(completion)
+        if months:
+            ui.mark_runout(fig, *zip(*months, strict=True))
     table = dbc.Table([
         html.Thead(html.Tr([html.Th(rb.GROUPINGS[by]), html.Th(f"Period {frame['period'].iloc[0]}"),
                             *([html.Th(f"Compared {base_period}"), html.Th("Change")] if base_period else [])])),

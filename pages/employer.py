@@ -91,13 +91,6 @@ def _value(frame, column, fmt):
     return fmt(values.sum())
 
 
-def runout_months(completion) -> list[tuple[str, str, float | None]]:
-    """The months of the period and their run-out state, once per month (the completion factors are the
-    selection's, the same for each employer): (month, status, completion)."""
-    months = completion.drop_duplicates("month").sort_values("month")
-    return list(zip(months["month"], months["status"], months["completion"], strict=True))
-
-
 def _runout_note(months) -> str:
     """'2 months in run-out (est. 96%, 43% paid)' for the period's cards; '' when every month is complete."""
     open_ = [(m, share) for m, state, share in months if state == "run-out"]
@@ -122,7 +115,7 @@ def cards(scope, start, end, employer):
     if s.empty:
         return dbc.Alert("No enrollment for this selection.", color="info")
     hcc = _run("high-cost-claimants", scope, start, end, employer).frame
-    runout = _runout_note(runout_months(_run("claims-completion", scope, start, end, employer).frame))
+    runout = _runout_note(ui.runout_months(_run("claims-completion", scope, start, end, employer).frame))
     s = s[s["employer_id"] == "all"] if len(s) > 1 else s
     spend_note = runout or "all months complete"
     return dbc.Row([
@@ -205,7 +198,7 @@ def pmpm_chart(scope, start, end, employer):
     period = _value(total, "pmpm_paid", ui.fmt_money)
     title = f"PMPM paid by service category (Σ paid ÷ Σ member months; period {period})"
     ui.style_figure(fig, title + (" · ✕ suppressed cells" if suppressed else ""))
-    months = runout_months(completion)
+    months = ui.runout_months(completion)
     if months:
         ui.mark_runout(fig, *zip(*months, strict=True))
     return ui.graph(fig, "employer-pmpm")
@@ -298,7 +291,7 @@ def trend_section(scope, start, end, employer):
                      mode="lines+markers", name="PMPM paid", connectgaps=False)
     hidden = monthly[monthly["pmpm_paid"].isna() & (monthly["paid"].isna() | monthly["member_months"].isna())]
     _mark_suppressed(line, [(m, "PMPM paid") for m in hidden["month"]])
-    months = runout_months(history)
+    months = ui.runout_months(history)
     if months:
         ui.mark_runout(line, *zip(*months, strict=True))
     shade_base(line, months, start=result.filters.start, label=f"base {trend['base_period'].iloc[0]}")
@@ -426,7 +419,7 @@ def utilization_chart(scope, start, end, employer):
     ui.style_figure(fig, "Utilization per 1,000 members a year (Σ events ÷ Σ member months × 12,000)"
                     + (" · ✕ suppressed" if suppressed else ""))
     fig.update_yaxes(tickprefix="", tickformat=",")
-    months = runout_months(completion)
+    months = ui.runout_months(completion)
     if months:
         ui.mark_runout(fig, *zip(*months, strict=True))
     shade_base(fig, months, start=period.filters.start, label=f"base {base.start:%Y-%m}..{base.end:%Y-%m}")

@@ -806,6 +806,10 @@ def test_the_builder_shows_the_builder_report_as_chart_table_and_csv(app):
     assert "2026-03" in csv.get_data(as_text=True)
     props = component_props(call(admin, app, "builder-result.children", _builder_values(by="tier")).get_json())
     assert "is not kept by coverage tier" in props["builder-unsupported"]["children"]
+    # a month without claims data (April) is marked on the chart, as on the employer page
+    april = {**_builder_values(), "builder-to.value": "2026-04"}
+    chart = component_props(call(admin, app, "builder-result.children", april).get_json())["builder-chart"]
+    assert [a["text"] for a in chart["figure"]["layout"]["annotations"]] == ["no data"]
     user = logged_in(app, "employer")
     props = component_props(call(user, app, "builder-result.children", _builder_values(E1)).get_json())
     assert set(_table_rows(props["builder-table"])["2026-03"][:1]) == {"suppressed"}

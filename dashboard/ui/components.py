@@ -29,6 +29,13 @@ SUPPRESSED = "suppressed"  # a small cell, or a total that would reveal one
 NO_DATA = "no data"  # nothing is known (no claims data for the months), which is not zero
 
 
+def runout_months(completion) -> list[tuple[str, str, float | None]]:
+    """The months of a claims-completion frame and their run-out state, once per month (the completion factors
+    are the selection's, the same for each employer): (month, status, completion)."""
+    months = completion.drop_duplicates("month").sort_values("month")
+    return list(zip(months["month"], months["status"], months["completion"], strict=True))
+
+
 def mark_runout(fig: go.Figure, months: Sequence[str], status: Sequence[str],
                 completion: Sequence[float | None]) -> go.Figure:
     """Shade the months still in claims run-out on a month (category) axis, each labelled with its estimated
