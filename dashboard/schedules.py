@@ -79,9 +79,9 @@ def add(app_db: Engine, *, saved_id: int, recipient: str, frequency: str, now: d
         actor: access.Scope = access.OPERATOR) -> Schedule:
     """Send saved report ``saved_id`` to ``recipient`` (an active user who may open it) ``frequency``."""
     now = now or utcnow()
-    first = next_run(frequency, now)
     user = _recipient(app_db, recipient)
     saved_reports.get(app_db, scope=user.scope(), saved_id=saved_id)  # the recipient may open it, else unknown
+    first = next_run(frequency, now)
     with app_db.begin() as conn:
         new_id = conn.execute(report_schedules.insert().values(
             saved_report_id=int(saved_id), recipient_id=user.id, frequency=frequency, next_run_at=first, failures=0,
@@ -105,9 +105,13 @@ def _schedule(row) -> Schedule:
                     failures=row.failures, last_error=row.last_error)
 
 
-def get(app_db: Engine, *, schedule_id: int) -> Schedule:
+def get(app_db: Engine, *, schedule_id: int | str) -> Schedule:
+    try:
+        key = int(schedule_id)
+    except (TypeError, ValueError):
+        raise NotFound(f"no schedule {schedule_id!r}") from None
     with app_db.connect() as conn:
-        row = conn.execute(_select().where(report_schedules.c.id == int(schedule_id))).first()
+        row = conn.execute(_select().where(report_schedules.c.id == key)).first()
     if row is None:
         raise NotFound(f"no schedule {schedule_id}")
     return _schedule(row)
@@ -118,12 +122,21 @@ def list_all(app_db: Engine) -> list[Schedule]:
         return [_schedule(r) for r in conn.execute(_select())]
 
 
+def for_recipient(app_db: Engine, *, scope: access.Scope) -> list[Schedule]:
+    """The deliveries to the user of ``scope``."""
+    with app_db.connect() as conn:
+        return [_schedule(r) for r in conn.execute(_select().where(report_schedules.c.recipient_id == scope.user_id))]
+
+
 def remove(app_db: Engine, *, schedule_id: int, actor: access.Scope = access.OPERATOR) -> None:
-    get(app_db, schedule_id=schedule_id)
+    """An operator or admin removes any schedule; a user only the deliveries to them (any other is unknown)."""
+    schedule = get(app_db, schedule_id=schedule_id)
+    if not actor.full_access and (actor.email is None or schedule.recipient != actor.email):
+        raise NotFound(f"no schedule {schedule_id}")
     with app_db.begin() as conn:
-        conn.execute(report_schedules.delete().where(report_schedules.c.id == int(schedule_id)))
+        conn.execute(report_schedules.delete().where(report_schedules.c.id == schedule.id))
     service.audit(app_db, "schedule.remove", user_id=actor.user_id, email=actor.email or "operator",
-                  detail={"schedule": int(schedule_id)})
+                  detail={"schedule": schedule.id})
 
 
 def _claim(app_db: Engine, schedule_id: int, now: dt.datetime) -> bool:

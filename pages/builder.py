@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 
-from dashboard import saved_reports
+from dashboard import saved_reports, schedules
 from dashboard.errors import AccessDenied, BadInput, NotFound
 from dashboard.metrics import builder as rb
 from dashboard.reports import get_report, run_report
@@ -82,6 +82,16 @@ def layout(scope, **query):
         html.Div(id="builder-saved-message", className="mt-2"),
         html.H5("Saved reports", className="mt-4"),
         html.Div(saved_list(scope), id="builder-saved-list"),
+        html.H5("Send a saved report to me", className="mt-4"),
+        html.Div("Computed when it is sent, with your access and the same suppressed cells as here; the CSV is "
+                 "attached.", className="text-muted small mb-2"),
+        dbc.Row([
+            dbc.Col(dbc.RadioItems(id="builder-schedule-every", inline=True, value="weekly", options=[
+                {"label": "weekly (Mondays)", "value": "weekly"}, {"label": "monthly (the 1st)", "value": "monthly"}]),
+                md=5),
+            dbc.Col(dbc.Button("Send it to me", id="builder-schedule", color="secondary", size="sm"), md=3),
+        ], className="g-2 align-items-center"),
+        html.Div(deliveries(scope), id="builder-deliveries", className="mt-2"),
     ])
 
 
@@ -92,8 +102,12 @@ ui.keep_filters_in_url("builder", entity="employer", extra=CONTROLS)
 def saved_list(scope) -> html.Div:
     """The saved reports this user may open: theirs (with a delete button) and those shared with them."""
     rows = saved_reports.visible(app_db(), scope=scope)
+    # the reports that can be sent to this user (any they may open), for "Send a saved report to me" below
+    sendable = dcc.Dropdown(id="builder-schedule-report", placeholder="A saved report to send to me",
+                            options=[{"label": saved.name, "value": saved.id} for saved in rows], className="mt-2",
+                            style={"maxWidth": "28rem"})
     if not rows:
-        return html.Div("No saved reports yet.", className="text-muted small")
+        return html.Div([html.Div("No saved reports yet.", className="text-muted small"), sendable])
     body = []
     for saved in rows:
         measure = rb.MEASURES.get(saved.options.get("measure", ""), None)
@@ -114,7 +128,51 @@ def saved_list(scope) -> html.Div:
                     md=5),
             dbc.Col(dbc.Button("Delete", id="builder-delete", color="outline-danger", size="sm"), md=2),
         ], className="g-2 align-items-center") if own else html.Div(),
+        sendable,
     ])
+
+
+def deliveries(scope) -> html.Div:
+    """The scheduled deliveries to this user, with a control to stop one."""
+    rows = schedules.for_recipient(app_db(), scope=scope)
+    if not rows:
+        return html.Div("No deliveries to you yet.", className="text-muted small", id="builder-delivery-list")
+    return html.Div([
+        html.Ul([html.Li(f"{r.saved_report_name}: {r.frequency}, next {r.next_run_at:%Y-%m-%d %H:%M} UTC"
+                         + (f", last sent {r.last_sent_at:%Y-%m-%d}" if r.last_sent_at else "")
+                         + (f" (retrying after {r.failures} failed sends)" if r.failures else ""))
+                 for r in rows], className="small mb-1", id="builder-delivery-list"),
+        dbc.Row([
+            dbc.Col(dcc.Dropdown(id="builder-unschedule-choice", placeholder="A delivery to stop",
+                                 options=[{"label": f"{r.saved_report_name} ({r.frequency})", "value": r.id}
+                                          for r in rows]), md=5),
+            dbc.Col(dbc.Button("Stop", id="builder-unschedule", color="outline-danger", size="sm"), md=2),
+        ], className="g-2 align-items-center"),
+    ])
+
+
+@callback(Output("builder-deliveries", "children"), Input("builder-schedule", "n_clicks"),
+          State("builder-schedule-report", "value"), State("builder-schedule-every", "value"), audience="employer",
+          prevent_initial_call=True)
+def schedule(scope, clicks, saved_id, frequency):
+    """Send a saved report to this user weekly or monthly (dashboard.schedules checks they may open it)."""
+    if clicks and saved_id is not None:
+        try:
+            schedules.add(app_db(), saved_id=saved_id, recipient=scope.email or "", frequency=frequency, actor=scope)
+        except NotFound:  # a forged id: refused, nothing changes
+            raise AccessDenied("unknown saved report") from None
+    return deliveries(scope)
+
+
+@callback(Output("builder-deliveries", "children", allow_duplicate=True), Input("builder-unschedule", "n_clicks"),
+          State("builder-unschedule-choice", "value"), audience="employer", prevent_initial_call=True)
+def unschedule(scope, clicks, schedule_id):
+    if clicks and schedule_id is not None:
+        try:
+            schedules.remove(app_db(), schedule_id=schedule_id, actor=scope)
+        except NotFound:
+            raise AccessDenied("unknown delivery") from None
+    return deliveries(scope)
 
 
 def _options(measure, by, compare) -> dict[str, str]:

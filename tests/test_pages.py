@@ -874,3 +874,32 @@ def test_the_enrollment_section_shows_age_tier_and_flow(app):
     user = logged_in(app, "employer")  # the small fixture: marks, not numbers
     props = component_props(call(user, app, "employer-enrollment-box.children", values_for("employer", E1)).get_json())
     assert any(t.get("name") == "suppressed" for t in props["employer-demographics"]["figure"]["data"])
+
+
+def test_a_user_has_a_saved_report_sent_to_them_and_stops_it(app):
+    """Item 7 from the page: the saved reports the user may open can be sent to them weekly; the delivery is listed
+    with its next Monday and stopped by its recipient; another user cannot stop it (unknown to them)."""
+    from dashboard import saved_reports, schedules
+    from dashboard.auth import service
+
+    db = app.extensions["dashboard"].app_db
+    owner_scope = service.get_user_by_email(db, email="emp@test.example").scope()
+    saved = saved_reports.save(db, scope=owner_scope, name="Weekly PMPM", report="builder", options={}, start=None,
+                               end=None, employers=[], shared=False)
+    owner = logged_in(app, "employer")
+    offered = _routed(owner, app, "/employer/builder", "")["builder-schedule-report"]["options"]
+    assert {"label": "Weekly PMPM", "value": saved.id} in offered
+    answer = call(owner, app, "builder-deliveries.children", {"builder-schedule.n_clicks": 1,
+                                                              "builder-schedule-report.value": saved.id,
+                                                              "builder-schedule-every.value": "weekly"})
+    assert "Weekly PMPM: weekly, next" in _text(answer.get_json())
+    [delivery] = schedules.for_recipient(db, scope=owner_scope)
+    assert delivery.next_run_at.weekday() == 0  # a Monday
+    other = service.get_user_by_email(db, email="emp2@test.example").scope()
+    with pytest.raises(NotFound):
+        schedules.remove(db, schedule_id=delivery.id, actor=other)
+    key = next(k for k in server_callbacks(app) if k.startswith("builder-deliveries.children@"))
+    stopped = dash_post(owner, key, server_callbacks(app)[key], {"builder-unschedule.n_clicks": 1,
+                                                                 "builder-unschedule-choice.value": delivery.id})
+    assert "No deliveries to you yet." in stopped.get_data(as_text=True)
+    assert schedules.for_recipient(db, scope=owner_scope) == []
