@@ -8,6 +8,9 @@ every employer report; saving and opening go through dashboard.saved_reports.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import dash_bootstrap_components as dbc
 import pandas as pd
 import plotly.graph_objects as go
@@ -132,6 +135,15 @@ def saved_list(scope) -> html.Div:
     ])
 
 
+@contextlib.contextmanager
+def _refused_if_unknown(what: str) -> Iterator[None]:
+    """An id the dropdowns never offered (another user's, or none): the call is refused and nothing changes."""
+    try:
+        yield
+    except NotFound:
+        raise AccessDenied(what) from None
+
+
 def deliveries(scope) -> html.Div:
     """The scheduled deliveries to this user, with a control to stop one."""
     rows = schedules.for_recipient(app_db(), scope=scope)
@@ -157,10 +169,8 @@ def deliveries(scope) -> html.Div:
 def schedule(scope, clicks, saved_id, frequency):
     """Send a saved report to this user weekly or monthly (dashboard.schedules checks they may open it)."""
     if clicks and saved_id is not None:
-        try:
+        with _refused_if_unknown("unknown saved report"):
             schedules.add(app_db(), saved_id=saved_id, recipient=scope.email or "", frequency=frequency, actor=scope)
-        except NotFound:  # a forged id: refused, nothing changes
-            raise AccessDenied("unknown saved report") from None
     return deliveries(scope)
 
 
@@ -168,10 +178,8 @@ def schedule(scope, clicks, saved_id, frequency):
           State("builder-unschedule-choice", "value"), audience="employer", prevent_initial_call=True)
 def unschedule(scope, clicks, schedule_id):
     if clicks and schedule_id is not None:
-        try:
+        with _refused_if_unknown("unknown delivery"):
             schedules.remove(app_db(), schedule_id=schedule_id, actor=scope)
-        except NotFound:
-            raise AccessDenied("unknown delivery") from None
     return deliveries(scope)
 
 
@@ -267,8 +275,6 @@ def save(scope, clicks, name, flags, start, end, employer, measure, by, compare)
 def delete(scope, clicks, saved_id):
     """Delete one of the user's saved reports (another's is unknown to them: dashboard.saved_reports.delete)."""
     if clicks and saved_id is not None:
-        try:
+        with _refused_if_unknown("unknown saved report"):
             saved_reports.delete(app_db(), scope=scope, saved_id=saved_id)
-        except NotFound:  # a forged id (the dropdown offers only the user's own): refused, nothing changes
-            raise AccessDenied("unknown saved report") from None
     return saved_list(scope)
