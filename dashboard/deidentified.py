@@ -318,8 +318,10 @@ TREND = Protection(SuppressionRule(counts={}), _trend)
 
 
 _COST_DRIVER_CELLS = Protection(COST_DRIVER_RULE, _cost_driver_cells)
+MONTH_TOTALS = Protection(MONTH_TOTALS_RULE, _month_totals)  # the parts period totals are summed from
 _COST_DRIVER_FRAMES = {"employer-summary": SUMMARY, "claims-completion": COMPLETION,
-                       "cost-driver-cells": _COST_DRIVER_CELLS, "high-cost-claimants": HIGH_COST}
+                       "cost-driver-cells": _COST_DRIVER_CELLS, "high-cost-claimants": HIGH_COST,
+                       "month-totals": MONTH_TOTALS}
 
 
 def _cost_drivers(f: Filters, raw: RawFrames) -> pd.DataFrame:
@@ -333,7 +335,7 @@ DEMOGRAPHICS = Protection(DEMOGRAPHIC_RULE, lambda f, raw: suppress(raw("demogra
 ENROLLMENT_CHANGES = Protection(ENROLLMENT_CHANGE_RULE,
                                 lambda f, raw: suppress(raw("enrollment-changes", f), ENROLLMENT_CHANGE_RULE))
 
-_BUILDER_FRAMES = {"claims-completion": COMPLETION, "month-totals": Protection(MONTH_TOTALS_RULE, _month_totals),
+_BUILDER_FRAMES = {"claims-completion": COMPLETION, "month-totals": MONTH_TOTALS,
                    "enrollment": ENROLLMENT, "spend": SPEND, "utilization": UTILIZATION,
                    "cost-driver-cells": _COST_DRIVER_CELLS,
                    "enrollment-flow": Protection(FLOW_RULE, lambda f, raw: suppress(raw("enrollment-flow", f),

@@ -48,7 +48,7 @@ from dashboard.warehouse.engine import duckdb_path
 
 MAX_ROWS_PER_ENTRY = 100_000  # bigger frames are rebuilt each time rather than held in memory
 # Raw frames outside the catalog that hold aggregates only (the catalog says so per report: claim_level).
-AGGREGATE_FRAMES = frozenset({"month-totals"})
+AGGREGATE_FRAMES = frozenset({"month-totals", "cost-driver-cells", "enrollment-flow"})  # employer × month aggregates
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -51,6 +52,9 @@ class Report:
     claim_level: bool = False
     # a parameterised report's options: name -> the values it takes, the first the default (Filters.options)
     options: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # a report composed of other frames (by name, RAW_FRAMES): run_report gives it those frames through the report
+    # cache, so a page's sections share them; ``build`` is the same composition without a cache
+    compose: Callable[[Filters, Callable[[str, Filters], pd.DataFrame]], pd.DataFrame] | None = None
 
 
 _MONEY_KPIS = ("charges", "payments", "payer_payments", "patient_payments", "refunds", "contractual_adjustments",
@@ -59,6 +63,17 @@ _MONEY_KPIS = ("charges", "payments", "payer_payments", "patient_payments", "ref
 # practice KPI columns, in the registry's order (a KPI added there is a column here)
 _PRACTICE_KPI_COLUMNS = tuple(k.name for k in PRACTICE_KPIS)
 _ADJ_COLUMNS = ("practice_id", "month", "payer", "group_code", "carc", "reason", "category", "claims", "amount")
+
+def _composed(compose: Callable[[Filters, Callable[[str, Filters], pd.DataFrame]], pd.DataFrame]
+              ) -> Callable[[Connection, Filters], pd.DataFrame]:
+    """A composed report's ``build``: its composition over RAW_FRAMES read on ``conn``, with no cache."""
+    return lambda conn, f: compose(f, lambda name, g: RAW_FRAMES[name](conn, g))
+
+
+# the full view of the composed employer reports (employer users': dashboard.deidentified, over published frames)
+_TREND = functools.partial(et.employer_trend, deidentified=False)
+_COST_DRIVERS = functools.partial(cd.cost_drivers, deidentified=False)
+_BUILDER = functools.partial(rb.build, deidentified=False)
 
 CATALOG: dict[str, Report] = {r.name: r for r in (
     Report("practice-kpis", "Practice KPIs by month", "practice",
@@ -203,42 +218,35 @@ CATALOG: dict[str, Report] = {r.name: r for r in (
            em.utilization, "Events per 1,000 members per year (events ÷ member months × 12,000).",
            privacy=di.UTILIZATION),
     Report("employer-trend", "Current period against its base", "employer", et.COLUMNS,
-           lambda conn, f: et.employer_trend(f, lambda name, g: _ADMIN_FRAMES[name](conn, g),
-                                             deidentified=False),
+           _composed(_TREND),
            "PMPM (total, medical, pharmacy, each service category), PEPM, utilization per 1,000, average length "
            "of stay and members in the period against the base period of equal length just before it: the change "
            "in the measure's unit and in %, and the paid dollars behind each PMPM; over the months with claims "
-           "data, Σ ÷ Σ.", money=("paid", "base_paid"), rates=("change_pct",), privacy=di.TREND),
+           "data, Σ ÷ Σ.", money=("paid", "base_paid"), rates=("change_pct",), privacy=di.TREND,
+           compose=_TREND),
     Report("cost-drivers", "Cost drivers", "employer", cd.COLUMNS,
-           lambda conn, f: cd.cost_drivers(f, lambda name, g: _ADMIN_FRAMES[name](conn, g), deidentified=False),
+           _composed(_COST_DRIVERS),
            "Paid, PMPM and share of the period's paid by service category 2, condition group (CCSR body system of "
            "the primary diagnosis), place of service and billing organisation, against the base period of equal "
            "length before it; and the share of each calendar year's paid that went to members over $50k.",
            money=("paid", "pmpm_paid", "base_paid", "base_pmpm_paid", "pmpm_change"),
-           rates=("share_of_paid", "pmpm_change_pct"), privacy=di.COST_DRIVERS),
+           rates=("share_of_paid", "pmpm_change_pct"), privacy=di.COST_DRIVERS,
+           compose=_COST_DRIVERS),
     Report("builder", "Report builder", "employer", rb.COLUMNS,
-           lambda conn, f: rb.build(f, lambda name, g: _ADMIN_FRAMES[name](conn, g), deidentified=False),
+           _composed(_BUILDER),
            "One measure (measure=) by one grouping (by=) over the period, against a comparison period (compare=: "
            "prior, the period of equal length before; year, the same months a year earlier; none), the selected "
            "employers together; a grouping that does not carry the measure gives no rows. Money and events over the "
            "months with claims data, Σ ÷ Σ.",
            money=(), rates=("change_pct",), privacy=di.BUILDER,
-           options={"measure": tuple(rb.MEASURES), "by": tuple(rb.GROUPINGS), "compare": tuple(rb.COMPARISONS)}),
+           options={"measure": tuple(rb.MEASURES), "by": tuple(rb.GROUPINGS), "compare": tuple(rb.COMPARISONS)},
+           compose=_BUILDER),
     Report("high-cost-claimants", "High-cost claimants", "employer",
            ("employer_id", "period", "band", "claimants", "paid", "pct_of_paid"), em.high_cost_claimants,
            "Members by total paid over the calendar (plan) year of the selection's last month, in "
            "$50k/$100k/$500k/$1M bands.",
            money=("paid",), rates=("pct_of_paid",), privacy=di.HIGH_COST),
 )}
-
-
-# the frames an admin's trend and cost drivers are summed from (an employer user's: dashboard.deidentified)
-_ADMIN_FRAMES: dict[str, Callable[[Connection, Filters], pd.DataFrame]] = {
-    "employer-summary": em.employer_summary, "spend": em.spend, "utilization": em.utilization,
-    "claims-completion": em.claims_completion, "cost-driver-cells": em.cost_driver_cells,
-    "high-cost-claimants": em.high_cost_claimants, "month-totals": em.month_totals, "enrollment": em.enrollment,
-    "enrollment-flow": em.enrollment_flow, "demographics": em.demographics,
-}
 
 
 def get_report(name: str) -> Report:
@@ -408,10 +416,15 @@ def run_report(name: str, *, scope: access.Scope, engine: Engine, start: str | d
         version = reader.memo("version", data_version) if cache is not None else None
 
         def raw(metric: str, f: Filters) -> pd.DataFrame:
-            build = _frame_builder(metric)
+            def build() -> pd.DataFrame:
+                if metric.endswith(SHAPED):  # shaped from the raw frame, itself cached: composed reports read it
+                    report_ = CATALOG[metric.removesuffix(SHAPED)]
+                    return shape(report_, raw(report_.name, f))
+                return RAW_FRAMES[metric](reader.conn, f)
+
             if cache is None:
-                return build(reader.conn, f)
-            return cache.frame((reader.url, metric, f, version), lambda: build(reader.conn, f))
+                return build()
+            return cache.frame((reader.url, metric, f, version), build)
 
         if scope.deidentified:
             if report.privacy is None:  # deny by default: a report without a protection is not theirs
@@ -427,18 +440,19 @@ def run_report(name: str, *, scope: access.Scope, engine: Engine, start: str | d
             # frame is kept in this process under those and the data version; it never reaches the shared tier.
             key = (reader.url, "protected", report.name, filters, version)
             return ReportResult(report, filters, cache.memo(key, protected).copy())
+        if report.compose is not None:  # its parts through the cache: the page's other sections read them too
+            def composed() -> pd.DataFrame:
+                return shape(report, report.compose(filters, raw))
+
+            if cache is None:
+                return ReportResult(report, filters, composed())
+            return ReportResult(report, filters, cache.frame((reader.url, f"{report.name}{SHAPED}", filters, version),
+                                                             composed))
         # everyone else reads the finished frame, so a warm request costs a copy
         return ReportResult(report, filters, raw(f"{report.name}{SHAPED}", filters))
 
 
 SHAPED = ":shaped"  # a RAW_FRAMES name with this suffix: the report's frame as run_report returns it
-
-
-def _frame_builder(metric: str) -> Callable[[Connection, Filters], pd.DataFrame]:
-    if metric.endswith(SHAPED):
-        report = CATALOG[metric.removesuffix(SHAPED)]
-        return lambda conn, f: shape(report, RAW_FRAMES[report.name](conn, f))
-    return RAW_FRAMES[metric]
 
 
 def shape(report: Report, frame: pd.DataFrame) -> pd.DataFrame:
@@ -468,6 +482,7 @@ RAW_FRAMES: dict[str, Callable[[Connection, Filters], pd.DataFrame]] = {
     "cost-driver-cells": em.cost_driver_cells,
     "enrollment-flow": em.enrollment_flow,
 }
+# a composed report reads its parts under these names (RAW_FRAMES is every catalog report's build and these)
 
 
 # --- one page of a report (the grids' server-side row model) ------------------------------------------------

@@ -71,11 +71,12 @@ def _high_cost_rows(f: Filters, base: Filters, frames: ViewerFrames, employers: 
     for year in range(base.start.year, f.end.year + 1):
         span = Filters(start=dt.date(year, 1, 1), end=dt.date(year, 12, 1), employer_ids=f.employer_ids)
         bands = frames("high-cost-claimants", span)
-        totals = frames("employer-summary", span)
-        totals = totals[totals["employer_id"] != "all"].set_index("employer_id")
+        totals = frames("month-totals", span)
+        covered = totals[totals["claims_data"] == 1]  # the year's paid is over its months with claims data
         hcc = {e: total(bands.loc[bands["employer_id"] == e, "paid"]) for e in employers}
-        months = {e: int(totals.loc[e, "claims_months"]) if e in totals.index else 0 for e in employers}
-        year_paid = {e: (totals.loc[e, "paid"] if e in totals.index else NO_DATA) for e in employers}
+        months = {e: int((covered["employer_id"] == e).sum()) for e in employers}
+        year_paid = {e: total(covered.loc[covered["employer_id"] == e, "paid"]) if months[e] else NO_DATA
+                     for e in employers}
         groups = [(e, [e]) for e in employers] + ([("all", employers)] if len(employers) > 1 else [])
         for who, parts in groups:
             with_data = [e for e in parts if known(year_paid[e]) or year_paid[e] is None]
