@@ -22,8 +22,7 @@ from dashboard.ui.context import page_context, report_cache, url_filters, wareho
 from dashboard.ui.registry import callback, page
 
 FILTERS = (Input("employer-from", "value"), Input("employer-to", "value"), Input("employer-entity", "value"))
-GRIDS = {name: f"grid-{name}" for name in ("employer-summary", "employer-trend", "cost-drivers", "claims-completion",
-                                           "enrollment", "demographics", "enrollment-changes", "spend",
+GRIDS = {name: f"grid-{name}" for name in ("employer-summary", "claims-completion", "enrollment", "spend",
                                            "network", "utilization", "high-cost-claimants",
                                            "spend-outside-enrollment")}
 
@@ -265,6 +264,18 @@ def monthly_pmpm(completion: pd.DataFrame) -> pd.DataFrame:
     return sums
 
 
+def report_links(reports: tuple[str, ...], *, start, end, employer) -> html.Div:
+    """Each report behind a section, as a table on the reports page and as CSV (the page keeps its grids for
+    the monthly detail; these are one click away rather than loaded with every visit)."""
+    links = []
+    for name in reports:
+        title = get_report(name).title
+        links += [html.A(f"{title}: table", href=ui.drill_href(name, start=start, end=end, employer=employer),
+                         className="me-2"),
+                  html.A("CSV", href=ui.export_href(name, start=start, end=end, employer=employer), className="me-3")]
+    return html.Div(links, className="small mt-1")
+
+
 def shade_base(fig: go.Figure, months: list[tuple], *, start, label: str) -> None:
     """Shade the base period: the months (of runout_months, in order on the category axis) before ``start``."""
     base_months = [m for m, *_ in months if m < f"{start:%Y-%m}"]
@@ -317,6 +328,7 @@ def trend_section(scope, start, end, employer):
             dbc.Col(ui.graph(bars, "employer-trend-bars"), lg=7),
             dbc.Col(ui.graph(line, "employer-trend-line"), lg=12),
         ], className="g-3"),
+        report_links(("employer-trend",), start=start, end=end, employer=employer),
     ])
 
 
@@ -374,8 +386,9 @@ def drivers_section(scope, start, end, employer, dimension):
                              x=0, y=-0.25, xanchor="left", font={"size": 10})
     ui.style_figure(share, "Members over $50k: share of the year's paid")
     share.update_yaxes(tickprefix="", tickformat=".0%")
-    return dbc.Row([dbc.Col(ui.graph(bars, "employer-drivers"), lg=8),
-                    dbc.Col(ui.graph(share, "employer-high-cost-share"), lg=4)], className="g-3")
+    return html.Div([dbc.Row([dbc.Col(ui.graph(bars, "employer-drivers"), lg=8),
+                              dbc.Col(ui.graph(share, "employer-high-cost-share"), lg=4)], className="g-3"),
+                     report_links(("cost-drivers",), start=start, end=end, employer=employer)])
 
 
 UTILIZATION_MEASURES = {"er_visits": "ER visits", "inpatient_admissions": "admissions",
@@ -493,6 +506,7 @@ def enrollment_section(scope, start, end, employer):
         dbc.Row([dbc.Col(ui.graph(pyramid, "employer-demographics"), lg=4),
                  dbc.Col(ui.graph(tiers, "employer-tiers"), lg=4),
                  dbc.Col(ui.graph(flow, "employer-enrollment-flow"), lg=4)], className="g-3"),
+        report_links(("demographics", "enrollment-changes"), start=start, end=end, employer=employer),
     ])
 
 

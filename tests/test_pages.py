@@ -386,9 +386,13 @@ def test_the_filter_bar_writes_its_values_into_the_url(app):
         output = f"{prefix}-url.data"
         assert "callback" not in dash_app.callback_map[output]  # runs in the browser: no request, no data
         code, args, _ = registry.CLIENTSIDE[output]
-        assert [str(a) for a in args[1:]] == [f"{prefix}-from.value", f"{prefix}-to.value", f"{prefix}-entity.value"]
+        assert [str(a) for a in args[1:4]] == [f"{prefix}-from.value", f"{prefix}-to.value", f"{prefix}-entity.value"]
         assert f"params.set('{prefix}', entity)" in code
         assert "window.history.replaceState" in code
+    # the employer page's own control too: the cost-driver grouping
+    code, args, _ = registry.CLIENTSIDE["employer-url.data"]
+    assert [str(a) for a in args[4:]] == ["employer-driver-dimension.value"]
+    assert 'params.set("drivers", x0)' in code
 
 
 def test_the_reports_page_opens_a_bookmarked_report_with_its_filters(app):
@@ -713,6 +717,9 @@ def test_the_trend_section_compares_the_period_with_its_base(app):
     box = call(admin, app, "employer-trend-box.children", values).get_json()
     text = _text(box)
     assert "2026-02..2026-03 against 2025-12..2026-01" in text
+    links = _hrefs(box)  # the report behind the section, as a table and as CSV
+    assert "/reports?report=employer-trend&from=2026-02&to=2026-03" in links
+    assert "/export/employer-trend.csv?from=2026-02&to=2026-03" in links
     props = component_props(box)
     rows = _table_rows(props["employer-trend-table"])
     assert rows["PMPM paid"] == ["$36.00", "$15,010", "+$14,974 (+41594.4%)"]

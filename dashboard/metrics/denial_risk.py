@@ -137,14 +137,18 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, start: float, iterations: int = 
 
 def reasons(model: Model, features: pd.DataFrame, *, top: int = 2) -> list[str]:
     """For each claim, the features that raise its risk most, in words with what the practice's history says."""
-    contributions = model.contributions(features)
+    names = list(FEATURES)
+    raised = model.contributions(features)[names].to_numpy()
+    values = features[names].to_numpy(dtype=object)
+    # each row's features by contribution, largest first (a stable sort: ties keep FEATURES' order)
+    order = np.argsort(-raised, axis=1, kind="stable")[:, :top]
     out = []
-    for i in range(len(features)):
-        row = contributions.iloc[i]
-        raised = row[row > 0.05].sort_values(ascending=False).head(top)
+    for i, row in enumerate(order):
         said = []
-        for name in raised.index:
-            value = features.iloc[i][name]
+        for j in row:
+            if raised[i, j] <= 0.05:
+                break
+            name, value = names[j], values[i, j]
             rate, claims = model.rates[name].get(value, (model.base_rate, 0))
             label, shown = FEATURES[name]
             said.append(f"{label} {shown.format(value)}: {rate:.0%} of {claims:,} such claims denied")
