@@ -83,6 +83,9 @@ def save(app_db: Engine, *, scope: access.Scope, name: str, report: str, options
     for employer in employers:  # the scope first: another tenant's id reads as unknown before anything else
         if scope.employer_ids is not None and employer not in scope.employer_ids:
             raise NotFound("unknown employer")
+    if shared and not employers and scope.employer_ids is not None:
+        # "all my employers", shared: with the users who hold all of them (an empty list would share with nobody)
+        employers = sorted(scope.employer_ids)
     chosen = dict(reports.resolve_options(definition, options))
     name = " ".join((name or "").split())
     if not name or len(name) > NAME_MAX:

@@ -173,3 +173,20 @@ def test_operator_scope_cannot_own_a_saved_report(setup):
     with pytest.raises(Exception, match="belong to a user"):
         saved_reports.save(services.app_db, scope=access.OPERATOR, name="x", report="builder", options={},
                            start=None, end=None, employers=[], shared=False)
+
+
+def test_a_report_shared_over_all_my_employers_names_them(setup):
+    """Shared without an employer chosen ("all my employers"), a report is shared with the users who hold all of the
+    owner's employers, not with nobody; private, it stays the owner's alone."""
+    services, user, _saved = setup
+    db = services.app_db
+    shared = saved_reports.save(db, scope=user.scope(), name="All mine", report="builder", options={}, start=None,
+                                end=None, employers=[], shared=True)
+    assert shared.employers == ("GRPA",)
+    service.create_user(db, email="a2@grp.example", password=PASSWORD, role="employer_admin", employers=("GRPA",),
+                        actor="test")
+    colleague = service.get_user_by_email(db, email="a2@grp.example").scope()
+    assert saved_reports.get(db, scope=colleague, saved_id=shared.id).name == "All mine"
+    other = service.get_user_by_email(db, email="b@grp.example").scope()
+    with pytest.raises(NotFound):
+        saved_reports.get(db, scope=other, saved_id=shared.id)
