@@ -300,13 +300,13 @@ OUTSIDE = Protection(OUTSIDE_RULE, _outside)
 SUMMARY = Protection(MONTH_TOTALS_RULE, _summary)
 NETWORK = Protection(NETWORK_RULE, _network)
 COMPLETION = Protection(MONTH_TOTALS_RULE, _completion)
+MONTH_TOTALS = Protection(MONTH_TOTALS_RULE, _month_totals)  # the parts period totals are summed from
 
 
 
 # the frames an employer user's trend is summed from: the published ones, so the comparison is a function of
 # cells they already see (dashboard.metrics.employer_trend)
-_TREND_FRAMES = {"employer-summary": SUMMARY, "spend": SPEND, "utilization": UTILIZATION,
-                 "claims-completion": COMPLETION}
+_TREND_FRAMES = {"month-totals": MONTH_TOTALS, "spend": SPEND, "utilization": UTILIZATION}
 
 
 def _trend(f: Filters, raw: RawFrames) -> pd.DataFrame:
@@ -318,9 +318,7 @@ TREND = Protection(SuppressionRule(counts={}), _trend)
 
 
 _COST_DRIVER_CELLS = Protection(COST_DRIVER_RULE, _cost_driver_cells)
-MONTH_TOTALS = Protection(MONTH_TOTALS_RULE, _month_totals)  # the parts period totals are summed from
-_COST_DRIVER_FRAMES = {"employer-summary": SUMMARY, "claims-completion": COMPLETION,
-                       "cost-driver-cells": _COST_DRIVER_CELLS, "high-cost-claimants": HIGH_COST,
+_COST_DRIVER_FRAMES = {"cost-driver-cells": _COST_DRIVER_CELLS, "high-cost-claimants": HIGH_COST,
                        "month-totals": MONTH_TOTALS}
 
 
@@ -335,7 +333,7 @@ DEMOGRAPHICS = Protection(DEMOGRAPHIC_RULE, lambda f, raw: suppress(raw("demogra
 ENROLLMENT_CHANGES = Protection(ENROLLMENT_CHANGE_RULE,
                                 lambda f, raw: suppress(raw("enrollment-changes", f), ENROLLMENT_CHANGE_RULE))
 
-_BUILDER_FRAMES = {"claims-completion": COMPLETION, "month-totals": MONTH_TOTALS,
+_BUILDER_FRAMES = {"month-totals": MONTH_TOTALS,
                    "enrollment": ENROLLMENT, "spend": SPEND, "utilization": UTILIZATION,
                    "cost-driver-cells": _COST_DRIVER_CELLS,
                    "enrollment-flow": Protection(FLOW_RULE, lambda f, raw: suppress(raw("enrollment-flow", f),

@@ -97,12 +97,10 @@ def _cells(f: Filters, frames: ViewerFrames, measure: str, by: str) -> tuple[dic
     """{group: {numerator/denominator name: sum over the selection}}, and what a group absent from this period
     has (none of the measure, over the period's denominators; {} when the period has no data)."""
     m = MEASURES[measure]
-    completion = frames("claims-completion", f)
-    covered = {(e, _month_key(mo)) for e, mo, status in zip(completion["employer_id"], completion["month"],
-                                                              completion["status"], strict=True)
-               if status != "no data"}
     totals = frames("month-totals", f)
     totals = totals.assign(month=[_month_key(v) for v in totals["month"]])
+    covered = {(e, mo) for e, mo, has in zip(totals["employer_id"], totals["month"], totals["claims_data"],
+                                             strict=True) if has == 1}  # the employer-months with claims data
     out: dict[str, dict[str, list]] = {}
 
     def add(group: str, name: str, value: object) -> None:

@@ -41,26 +41,26 @@ def _label(dimension: str, value: str, named: object) -> str:
 def _period_sums(f: Filters, frames: ViewerFrames, labels: dict) -> tuple[dict, dict, dict]:
     """Per employer with claims data in ``f``: {(dimension, value, parent): (paid, claims)}, its member months
     with claims data and its paid; values None where a part is blanked. ``labels`` gains the cells' names."""
-    summary = frames("employer-summary", f)
-    completion = frames("claims-completion", f)
+    totals = frames("month-totals", f)
     cells = frames("cost-driver-cells", f)
-    covered = completion[completion["status"] != "no data"]
-    sums: dict[str, dict] = {}
-    member_months: dict[str, object] = {}
-    paid: dict[str, object] = {}
-    for row in summary.itertuples(index=False):
-        if row.employer_id == "all":
-            continue
-        months = set(covered.loc[covered["employer_id"] == row.employer_id, "month"])
-        if not months:
-            continue  # no claims data: in neither side of a rate
-        mine = cells[(cells["employer_id"] == row.employer_id) & cells["month"].isin(months)]
-        sums[row.employer_id] = {}
-        for key, rows in mine.groupby(["dimension", "value", "parent"], sort=False):
-            sums[row.employer_id][key] = (total(rows["paid"]), total(rows["claims"]))
-            labels.setdefault(key, rows["label"].iloc[0])
-        member_months[row.employer_id] = row.claims_member_months
-        paid[row.employer_id] = row.paid
+    covered = totals[totals["claims_data"] == 1]
+    sums: dict[str, dict] = {e: {} for e in sorted(set(covered["employer_id"]))}
+    member_months = {e: total(rows["member_months"]) for e, rows in covered.groupby("employer_id")}
+    paid = {e: total(rows["paid"]) for e, rows in covered.groupby("employer_id")}
+    mine = cells.merge(covered[["employer_id", "month"]], on=["employer_id", "month"])
+    if len(mine):  # one pass: each cell's sums over the months, blank (None) where any part is blank
+        money = pd.to_numeric(mine["paid"], errors="coerce")
+        claims = pd.to_numeric(mine["claims"], errors="coerce")
+        grouped = mine.assign(paid_n=money, paid_blank=money.isna(), claims_n=claims, claims_blank=claims.isna()) \
+            .groupby(["employer_id", "dimension", "value", "parent"], sort=False) \
+            .agg(paid=("paid_n", "sum"), paid_blank=("paid_blank", "any"), claims=("claims_n", "sum"),
+                 claims_blank=("claims_blank", "any"), label=("label", "first"))
+        for (employer, dimension, value, parent), row in zip(grouped.index, grouped.itertuples(index=False),
+                                                             strict=True):
+            key = (dimension, value, parent)
+            sums[employer][key] = (None if row.paid_blank else float(row.paid),
+                                   None if row.claims_blank else float(row.claims))
+            labels.setdefault(key, row.label)
     return sums, member_months, paid
 
 

@@ -372,8 +372,9 @@ def cost_driver_cells(conn: Connection, f: Filters) -> pd.DataFrame:
     claims and members with claims, claims in enrolled months. The canonical grid the cost-drivers report sums
     (dashboard.metrics.cost_drivers) and employer users see suppressed (dashboard.deidentified)."""
     cd = sem.source(sem.mart_cost_driver_month)
-    q = (sa.select(cd.c.employer_id, cd.c.month, cd.c.dimension, cd.c.value, cd.c.parent, cd.c.label, cd.c.paid,
-                   cd.c.allowed, cd.c.claims, cd.c.members_with_claims)
+    # money as double in the warehouse: a few thousand rows of Decimals are most of this read's time in Python
+    q = (sa.select(cd.c.employer_id, cd.c.month, cd.c.dimension, cd.c.value, cd.c.parent, cd.c.label,
+                   sa.cast(cd.c.paid, sa.Float), sa.cast(cd.c.allowed, sa.Float), cd.c.claims, cd.c.members_with_claims)
          .where(m.within(cd.c.employer_id, f.employer_ids), _in_months(cd.c.month, f))
          .order_by(cd.c.employer_id, cd.c.month, cd.c.dimension, cd.c.parent, cd.c.value))
     out = fetch(conn, q, [*KEY, "dimension", "value", "parent", "label", "paid", "allowed", "claims",

@@ -20,7 +20,7 @@ from dashboard.metrics import definitions as d
 from dashboard.metrics.filters import Filters, add_months
 from dashboard.privacy import published_sum
 
-# A viewer's frame of a report ("employer-summary", "spend", "utilization", "claims-completion") for filters.
+# A viewer's frame by name ("month-totals", "spend", "utilization", ...) for filters.
 ViewerFrames = Callable[[str, Filters], pd.DataFrame]
 
 MEDICAL = tuple(c for c in d.SERVICE_CATEGORIES if c != "pharmacy")
@@ -70,32 +70,30 @@ def total(values: Iterable[object]) -> object:
 
 
 def _employer_sums(f: Filters, frames: ViewerFrames) -> dict[str, _Sums]:
-    summary = frames("employer-summary", f)
+    """Each employer's sums over ``f`` from the month totals, spend and utilization cells: money, events and the
+    member (subscriber) months they are over come from the months with claims data only."""
+    totals = frames("month-totals", f)
     spend = frames("spend", f)
     util = frames("utilization", f)
-    completion = frames("claims-completion", f)
-    covered = completion[completion["status"] != "no data"]
     out: dict[str, _Sums] = {}
-    for row in summary.itertuples(index=False):
-        employer = row.employer_id
-        if employer == "all":
-            continue
-        months = set(covered.loc[covered["employer_id"] == employer, "month"])
-        values: dict[str, object] = {"member_months": row.member_months}
+    for employer, rows in totals.groupby("employer_id", sort=True):
+        covered = rows[rows["claims_data"] == 1]
+        months = set(covered["month"])
+        values: dict[str, object] = {"member_months": total(rows["member_months"])}
         if months:  # each a sum of published cells (a rate over blanked member months is blanked by _ratio)
-            values["claims_member_months"] = row.claims_member_months
-            values["claims_subscriber_months"] = row.claims_subscriber_months
-            values["inpatient_days"] = row.inpatient_days
-            values["inpatient_admissions"] = row.inpatient_admissions
+            values["claims_member_months"] = total(covered["member_months"])
+            values["claims_subscriber_months"] = total(covered["subscriber_months"])
+            paid = values["paid:total"] = total(covered["paid"])
             cells = spend[(spend["employer_id"] == employer) & spend["month"].isin(months)]
             for category in d.SERVICE_CATEGORIES:
                 values[f"paid:{category}"] = total(cells.loc[cells["service_category"] == category, "paid"])
-            values["paid:total"] = row.paid
             values["paid:medical"] = _medical(total(cells.loc[cells["service_category"] != "pharmacy", "paid"]),
-                                              row.paid, values["paid:pharmacy"])
+                                              paid, values["paid:pharmacy"])
             events = util[(util["employer_id"] == employer) & util["month"].isin(months)]
-            for measure in UTILIZATION:
+            for measure in (*UTILIZATION, "inpatient_days"):
                 values[f"events:{measure}"] = total(events.loc[events["measure"] == measure, "events"])
+            values["inpatient_days"] = values.pop("events:inpatient_days")
+            values["inpatient_admissions"] = values["events:inpatient_admissions"]
         else:  # enrolled without claims data: money and events unknown, never 0
             values["claims_member_months"] = NO_DATA
         out[employer] = _Sums(values)
