@@ -417,9 +417,9 @@ def run_report(name: str, *, scope: access.Scope, engine: Engine, start: str | d
 
         def raw(metric: str, f: Filters) -> pd.DataFrame:
             def build() -> pd.DataFrame:
-                if metric.endswith(SHAPED):  # shaped from the raw frame, itself cached: composed reports read it
+                if metric.endswith(SHAPED):  # one entry per report: the raw frame it is shaped from is not kept
                     report_ = CATALOG[metric.removesuffix(SHAPED)]
-                    return shape(report_, raw(report_.name, f))
+                    return shape(report_, RAW_FRAMES[report_.name](reader.conn, f))
                 return RAW_FRAMES[metric](reader.conn, f)
 
             if cache is None:
