@@ -154,11 +154,7 @@ def _outside(f: Filters, raw: RawFrames) -> pd.DataFrame:
 
 def _utilization(f: Filters, raw: RawFrames) -> pd.DataFrame:
     util = raw("utilization", f)
-    spend = raw("spend", f)
-    spend_blank = suppression_mask(spend, SPEND_RULE)["members_with_claims"]
-    blanked = {(e, m, c) for (e, m, c), hidden in zip(
-        zip(spend["employer_id"], spend["month"], spend["service_category"], strict=True), spend_blank,
-        strict=True) if hidden}
+    blanked = _blanked_spend_cells(f, raw)
     linked = pd.Series([any((e, m, c) in blanked for c in MEASURE_CATEGORIES.get(measure, ()))
                         for e, m, measure in zip(util["employer_id"], util["month"], util["measure"], strict=True)],
                        index=util.index, dtype=bool)

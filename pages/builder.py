@@ -187,12 +187,6 @@ def _options(measure, by, compare) -> dict[str, str]:
     return {"measure": measure, "by": by, "compare": compare}
 
 
-def _shown(value, unit: str, suppressed: bool) -> str:
-    if value is None or pd.isna(value):
-        return ui.SUPPRESSED if suppressed else ui.NO_DATA
-    return ui.fmt_money(value) if unit == "money" else ui.fmt_number(value, 1 if abs(value) < 100 else 0)
-
-
 @callback(Output("builder-result", "children"), *FILTERS, audience="employer")
 def result(scope, start, end, employer, measure, by, compare):
     """The chart, the table and the CSV link of the chosen report."""
@@ -220,10 +214,7 @@ def result(scope, start, end, employer, measure, by, compare):
     add(x=frame["label"].tolist(), y=[None if pd.isna(v) else float(v) for v in frame["current"]],
         name=f"period {frame['period'].iloc[0]}", **style)
     hidden = frame[suppressed]
-    if len(hidden):
-        fig.add_scatter(x=hidden["label"].tolist(), y=[0] * len(hidden), mode="markers", name="suppressed",
-                        marker={"symbol": "x", "size": 10, "color": "#6c757d"}, hoverinfo="text",
-                        hovertext=["suppressed (fewer than 11 people, or it would reveal such a cell)"] * len(hidden))
+    ui.mark_suppressed(fig, [(label, m.label) for label in hidden["label"]])
     ui.style_figure(fig, f"{m.label} by {rb.GROUPINGS[by].lower()}" + (" · ✕ suppressed" if len(hidden) else ""))
     if m.unit != "money":
         fig.update_yaxes(tickprefix="", tickformat=",")
@@ -237,8 +228,9 @@ def result(scope, start, end, employer, measure, by, compare):
         html.Thead(html.Tr([html.Th(rb.GROUPINGS[by]), html.Th(f"Period {frame['period'].iloc[0]}"),
                             *([html.Th(f"Compared {base_period}"), html.Th("Change")] if base_period else [])])),
         html.Tbody([html.Tr([
-            html.Th(row.label, scope="row"), html.Td(_shown(row.current, m.unit, hidden_row)),
-            *([html.Td(_shown(row.base, m.unit, hidden_row) + (f" ({row.base_group})" if positional else "")),
+            html.Th(row.label, scope="row"), html.Td(ui.fmt_cell(row.current, m.unit, suppressed=hidden_row)),
+            *([html.Td(ui.fmt_cell(row.base, m.unit, suppressed=hidden_row)
+                       + (f" ({row.base_group})" if positional else "")),
                html.Td("" if pd.isna(row.change_pct) else f"{row.change_pct:+.1%}")] if base_period else []),
         ]) for row, hidden_row in zip(frame.itertuples(index=False), suppressed, strict=True)]),
     ], size="sm", striped=True, id="builder-table")

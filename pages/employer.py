@@ -167,17 +167,6 @@ def pmpm_by_category(spend: pd.DataFrame, completion: pd.DataFrame) -> tuple[pd.
     return paid, list(zip(hidden["month"], hidden["service_category"], strict=True))
 
 
-def _mark_suppressed(fig: go.Figure, cells: list[tuple[str, str]], *, horizontal: bool = False) -> None:
-    """Draw each suppressed (month, series) cell rather than leave it out: a mark at the month (on y for a
-    ``horizontal`` chart), the series and the reason on hover."""
-    if cells:
-        at, zero = [m for m, _ in cells], [0] * len(cells)
-        fig.add_scatter(x=zero if horizontal else at, y=at if horizontal else zero, mode="markers",
-                        marker={"symbol": "x", "size": 10, "color": "#6c757d"}, name="suppressed",
-                        hovertext=[f"{series}: suppressed (fewer than 11 people, or it would reveal such a cell)"
-                                   for _, series in cells], hoverinfo="text")
-
-
 @callback(Output("employer-pmpm-box", "children"), *FILTERS, audience="employer")
 def pmpm_chart(scope, start, end, employer):
     sp = _run("spend", scope, start, end, employer).frame
@@ -190,7 +179,7 @@ def pmpm_chart(scope, start, end, employer):
         # plain lists: a suppressed cell is a null (a gap), never a number
         fig.add_bar(x=rows["month"].tolist(), y=[None if pd.isna(v) else float(v) for v in rows["pmpm_paid"]],
                     name=category)
-    _mark_suppressed(fig, suppressed)
+    ui.mark_suppressed(fig, suppressed)
     fig.update_layout(barmode="stack")
     summary = _run("employer-summary", scope, start, end, employer).frame
     total = summary[summary["employer_id"] == "all"] if len(summary) > 1 else summary
@@ -220,12 +209,6 @@ def _selection_rows(trend: pd.DataFrame) -> pd.DataFrame:
     return trend[trend["employer_id"] == "all"] if (trend["employer_id"] == "all").any() else trend
 
 
-def _shown(value, unit: str, suppressed: bool) -> str:
-    if value is None or pd.isna(value):
-        return ui.SUPPRESSED if suppressed else ui.NO_DATA
-    return ui.fmt_money(value) if unit == "money" else ui.fmt_number(value, 1 if abs(value) < 100 else 0)
-
-
 def _signed(value: float, unit: str) -> str:
     """A change with its sign in front ('+$7.99', '−$4.21', '+5.1', '±0.0')."""
     shown = ui.fmt_money(abs(value)) if unit == "money" else ui.fmt_number(abs(value), 1 if abs(value) < 100 else 0)
@@ -246,8 +229,8 @@ def trend_table(trend: pd.DataFrame) -> dbc.Table:
         pct = r["change_pct"]
         change = "" if pd.isna(r["change"]) else _signed(r["change"], unit) + ("" if pd.isna(pct) else f" ({pct:+.1%})")
         # costs and use rising are not "good" or "bad" here: the table says which way, not a verdict
-        body.append(html.Tr([html.Th(label, scope="row"), html.Td(_shown(r["base"], unit, suppressed)),
-                             html.Td(_shown(r["current"], unit, suppressed)), html.Td(change)]))
+        body.append(html.Tr([html.Th(label, scope="row"), html.Td(ui.fmt_cell(r["base"], unit, suppressed=suppressed)),
+                             html.Td(ui.fmt_cell(r["current"], unit, suppressed=suppressed)), html.Td(change)]))
     period, base = trend["period"].iloc[0], trend["base_period"].iloc[0]
     return dbc.Table([html.Thead(html.Tr([html.Th("Measure"), html.Th(f"Base {base}"), html.Th(f"Period {period}"),
                                           html.Th("Change")])), html.Tbody(body)],
@@ -301,7 +284,7 @@ def trend_section(scope, start, end, employer):
     line.add_scatter(x=monthly["month"].tolist(), y=[None if pd.isna(v) else float(v) for v in monthly["pmpm_paid"]],
                      mode="lines+markers", name="PMPM paid", connectgaps=False)
     hidden = monthly[monthly["pmpm_paid"].isna() & (monthly["paid"].isna() | monthly["member_months"].isna())]
-    _mark_suppressed(line, [(m, "PMPM paid") for m in hidden["month"]])
+    ui.mark_suppressed(line, [(m, "PMPM paid") for m in hidden["month"]])
     months = ui.runout_months(history)
     if months:
         ui.mark_runout(line, *zip(*months, strict=True))
@@ -316,7 +299,7 @@ def trend_section(scope, start, end, employer):
                      name=label, text=None if side == "base" else
                      ["" if pd.isna(p) else f"{p:+.1%}" for p in cats["change_pct"]], textposition="outside")
     blank = cats[cats["current"].isna() | cats["base"].isna()]
-    _mark_suppressed(bars, [(c, "PMPM") for c in blank["category"]] if scope.deidentified else [])
+    ui.mark_suppressed(bars, [(c, "PMPM") for c in blank["category"]] if scope.deidentified else [])
     bars.update_layout(barmode="group")
     ui.style_figure(bars, "PMPM paid by service category: base and period")
     return html.Div([
@@ -360,10 +343,7 @@ def drivers_section(scope, start, end, employer, dimension):
                      ["" if pd.isna(p) else f"{p:+.0%}" for p in top["pmpm_change_pct"]], textposition="outside",
                      customdata=top["value"].tolist())
     blank = top[top["pmpm_paid"].isna() & top.get("suppressed", pd.Series(False, index=top.index)).astype(bool)]
-    if len(blank):
-        bars.add_scatter(y=blank["label"].tolist(), x=[0] * len(blank), mode="markers", name="suppressed",
-                         marker={"symbol": "x", "size": 10, "color": "#6c757d"}, hoverinfo="text",
-                         hovertext=["suppressed (fewer than 11 people, or it would reveal such a cell)"] * len(blank))
+    ui.mark_suppressed(bars, [(label, "PMPM") for label in blank["label"]], horizontal=True)
     bars.update_layout(barmode="group")
     ui.style_figure(bars, f"PMPM paid by {DRIVER_DIMENSIONS[dimension].lower()}: the {min(len(rows), TOP_DRIVERS)} "
                     f"largest of {len(rows)} by paid", horizontal=True)
@@ -378,7 +358,7 @@ def drivers_section(scope, start, end, employer, dimension):
                   text=["" if pd.isna(v) else f"{v:.0%}" for v in hcc["share_of_paid"]], textposition="outside",
                   hovertext=hcc["label"].tolist(), hoverinfo="text+y")
     if "suppressed" in hcc:
-        _mark_suppressed(share, [(f"{year}*" if part else year, "members over $50k")
+        ui.mark_suppressed(share, [(f"{year}*" if part else year, "members over $50k")
                                  for year, part, hidden in zip(hcc["value"], partial, hcc["suppressed"], strict=True)
                                  if hidden])
     if any(partial):
@@ -428,7 +408,7 @@ def utilization_chart(scope, start, end, employer):
                         mode="lines+markers", name=label, connectgaps=False)
         hidden = rows[rows["per_1000"].isna() & (rows["events"].isna() | rows["member_months"].isna())]
         suppressed += [(m, label) for m in hidden["month"]]
-    _mark_suppressed(fig, suppressed)
+    ui.mark_suppressed(fig, suppressed)
     ui.style_figure(fig, "Utilization per 1,000 members a year (Σ events ÷ Σ member months × 12,000)"
                     + (" · ✕ suppressed" if suppressed else ""))
     fig.update_yaxes(tickprefix="", tickformat=",")
@@ -462,7 +442,7 @@ def enrollment_section(scope, start, end, employer):
                                                                   for v in values],
                         hovertemplate="%{y}: %{customdata:,.0f}<extra>" + gender + "</extra>")
         hidden += [(b, gender) for b, v in zip(bands, values, strict=True) if v is None or pd.isna(v)]
-    _mark_suppressed(pyramid, hidden, horizontal=True)
+    ui.mark_suppressed(pyramid, hidden, horizontal=True)
     pyramid.update_layout(barmode="relative")
     ui.style_figure(pyramid, f"Members by age and gender, {last['month'].iloc[0]}", horizontal=True)
     widest = max([abs(x) for t in pyramid.data if t.type == "bar" for x in t.x if x is not None] or [1])
@@ -476,7 +456,7 @@ def enrollment_section(scope, start, end, employer):
     for tier, rows in by_tier.groupby("tier", sort=True):
         tiers.add_bar(x=rows["month"].tolist(), y=[None if pd.isna(v) else float(v) for v in rows["members"]],
                       name=TIER_NAMES.get(tier, tier))
-    _mark_suppressed(tiers, [(r.month, TIER_NAMES.get(r.tier, r.tier)) for r in by_tier.itertuples()
+    ui.mark_suppressed(tiers, [(r.month, TIER_NAMES.get(r.tier, r.tier)) for r in by_tier.itertuples()
                              if pd.isna(r.members)])
     tiers.update_layout(barmode="stack")
     ui.style_figure(tiers, "Members by coverage tier")
@@ -494,7 +474,7 @@ def enrollment_section(scope, start, end, employer):
     flow.add_scatter(x=dependents["group"].tolist(), name="dependents per subscriber", mode="lines+markers",
                      y=[None if pd.isna(v) else float(v) for v in dependents["current"]], yaxis="y2")
     if "suppressed" in adds:
-        _mark_suppressed(flow, [(m, "adds and terms") for m, hidden in zip(adds["group"], adds["suppressed"],
+        ui.mark_suppressed(flow, [(m, "adds and terms") for m, hidden in zip(adds["group"], adds["suppressed"],
                                                                            strict=True) if hidden])
     flow.update_layout(barmode="relative", yaxis2={"overlaying": "y", "side": "right", "showgrid": False,
                                                    "tickformat": ".2f", "rangemode": "tozero"})

@@ -55,6 +55,24 @@ def mark_runout(fig: go.Figure, months: Sequence[str], status: Sequence[str],
     return fig
 
 
+def mark_suppressed(fig: go.Figure, cells: Sequence[tuple[str, str]], *, horizontal: bool = False) -> None:
+    """Draw each suppressed (place, series) cell rather than leave it out: a mark at 0 at its place on the category
+    axis (y for a ``horizontal`` chart), the series and the reason on hover."""
+    if cells:
+        at, zero = [place for place, _ in cells], [0] * len(cells)
+        fig.add_scatter(x=zero if horizontal else at, y=at if horizontal else zero, mode="markers",
+                        marker={"symbol": "x", "size": 10, "color": "#6c757d"}, name="suppressed",
+                        hovertext=[f"{series}: suppressed (fewer than 11 people, or it would reveal such a cell)"
+                                   for _, series in cells], hoverinfo="text")
+
+
+def fmt_cell(value: float | None, unit: str, *, suppressed: bool) -> str:
+    """A table cell of an employer figure: money or a count, else why it is empty (suppressed, or no data)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return SUPPRESSED if suppressed else NO_DATA
+    return fmt_money(value) if unit == "money" else fmt_number(value, 1 if abs(value) < 100 else 0)
+
+
 def fmt_money(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
